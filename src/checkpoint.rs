@@ -1,0 +1,392 @@
+//! The checkpoint store: the state-dir lock and the `checkpoints` file.
+//!
+//! The file is versioned, line-oriented text, one line per tracked file:
+//!
+//! ```text
+//! log-collector-checkpoints 1
+//! output <dev> <ino> <committed length>          (file output only)
+//! file <dev> <ino> <offset> <fp length> <fp hash> <retired at|-> <path>
+//! end <number of file lines>
+//! ```
+//!
+//! Paths are escaped (`\\`, and `\xHH` for every byte outside `!`..`~`) so
+//! spaces, newlines and non-UTF-8 bytes round-trip. It is replaced atomically
+//! (temp file, fsync, rename, fsync of the directory) and not rewritten when
+//! nothing changed. The store records what it is given; it computes no offsets.
+
+use std::ffi::OsString;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{show, Error, IoContext};
+use crate::identity::{FileId, Fingerprint, FINGERPRINT_BYTES};
+
+const MAGIC: &str = "log-collector-checkpoints";
+const VERSION: u32 = 1;
+
+/// One tracked file as saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub id: FileId,
+    /// Next byte to deliver: always at a line or piece boundary.
+    pub offset: u64,
+    pub fingerprint: Fingerprint,
+    /// Unix time at which the file was fully delivered and let go, if it was.
+    pub retired: Option<u64>,
+    /// The path it was followed under (as derived from PATH).
+    pub path: PathBuf,
+}
+
+/// The output file as of the checkpoint: bytes past `length` were never confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputMark {
+    pub id: FileId,
+    pub length: u64,
+}
+
+/// Everything the checkpoint file holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub output: Option<OutputMark>,
+    pub files: Vec<Entry>,
+}
+
+/// Renders the checkpoint file's text.
+pub fn render(cp: &Checkpoint) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + cp.files.len() * 96);
+    out.extend_from_slice(
+        b"# log-collector checkpoints; do not edit while log-collector runs\n\
+          # file <dev> <ino> <offset> <fingerprint length> <fingerprint> <retired at|-> <path>\n",
+    );
+    let _ = writeln!(out, "{MAGIC} {VERSION}");
+    if let Some(o) = cp.output {
+        let _ = writeln!(out, "output {} {} {}", o.id.dev, o.id.ino, o.length);
+    }
+    for e in &cp.files {
+        let _ = write!(
+            out,
+            "file {} {} {} {} {:016x} ",
+            e.id.dev, e.id.ino, e.offset, e.fingerprint.len, e.fingerprint.hash
+        );
+        match e.retired {
+            Some(t) => {
+                let _ = write!(out, "{t} ");
+            }
+            None => out.extend_from_slice(b"- "),
+        }
+        escape_path(e.path.as_os_str().as_bytes(), &mut out);
+        out.push(b'\n');
+    }
+    let _ = writeln!(out, "end {}", cp.files.len());
+    out
+}
+
+/// Escapes a path so that it is one printable, space-free field.
+pub fn escape_path(bytes: &[u8], out: &mut Vec<u8>) {
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'!'..=b'~' => out.push(b),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+}
+
+/// Reverses `escape_path`.
+pub fn unescape_path(text: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\\' => match text.get(i + 1) {
+                Some(b'\\') => {
+                    out.push(b'\\');
+                    i += 2;
+                }
+                Some(b'x') => {
+                    let hex = text.get(i + 2..i + 4).ok_or("truncated \\x escape in path")?;
+                    let hex = std::str::from_utf8(hex).map_err(|_| "bad \\x escape in path")?;
+                    out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad \\x escape in path")?);
+                    i += 4;
+                }
+                _ => return Err("bad escape in path".into()),
+            },
+            b'!'..=b'~' => {
+                out.push(text[i]);
+                i += 1;
+            }
+            _ => return Err("unescaped space or control byte in path".into()),
+        }
+    }
+    Ok(out)
+}
+
+/// Parses checkpoint text. `name` is the file named in errors.
+pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
+    let err = |line: usize, message: String| Error::Checkpoint { path: name.to_string(), line, message };
+    let mut cp = Checkpoint::default();
+    let mut header = false;
+    let mut end = false;
+    let mut last = 0;
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let n = index + 1;
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        last = n;
+        if end {
+            return Err(err(n, "content after the `end` line".into()));
+        }
+        let text = std::str::from_utf8(line).map_err(|_| err(n, "not valid text".into()))?;
+        let fields: Vec<&str> = text.split(' ').collect();
+        if !header {
+            if fields.len() != 2 || fields[0] != MAGIC {
+                return Err(err(n, format!("not a checkpoint file (expected `{MAGIC} {VERSION}`)")));
+            }
+            if fields[1] != VERSION.to_string() {
+                return Err(err(n, format!("version {} is not supported (this build reads {VERSION})", fields[1])));
+            }
+            header = true;
+            continue;
+        }
+        let num = |i: usize, what: &str| -> Result<u64, Error> {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .ok_or_else(|| err(n, format!("bad {what}")))
+        };
+        match fields[0] {
+            "output" if fields.len() == 4 => {
+                let id = FileId { dev: num(1, "device")?, ino: num(2, "inode")? };
+                cp.output = Some(OutputMark { id, length: num(3, "output length")? });
+            }
+            "file" if fields.len() == 8 => {
+                let id = FileId { dev: num(1, "device")?, ino: num(2, "inode")? };
+                let offset = num(3, "offset")?;
+                let fp_len = num(4, "fingerprint length")?;
+                if fp_len > FINGERPRINT_BYTES {
+                    return Err(err(n, "bad fingerprint length".into()));
+                }
+                let hash = u64::from_str_radix(fields[5], 16).map_err(|_| err(n, "bad fingerprint".into()))?;
+                let retired = match fields[6] {
+                    "-" => None,
+                    _ => Some(num(6, "retirement time")?),
+                };
+                let path = unescape_path(fields[7].as_bytes()).map_err(|m| err(n, m))?;
+                if path.is_empty() {
+                    return Err(err(n, "empty path".into()));
+                }
+                cp.files.push(Entry {
+                    id,
+                    offset,
+                    fingerprint: Fingerprint { len: fp_len, hash },
+                    retired,
+                    path: PathBuf::from(OsString::from_vec(path)),
+                });
+            }
+            "end" if fields.len() == 2 => {
+                if num(1, "count")? != cp.files.len() as u64 {
+                    return Err(err(n, "the file count does not match: the file is incomplete".into()));
+                }
+                end = true;
+            }
+            _ => return Err(err(n, "unrecognised line".into())),
+        }
+    }
+    if !header {
+        return Err(err(0, "the file is empty".into()));
+    }
+    if !end {
+        return Err(err(last + 1, "the `end` line is missing: the file is incomplete".into()));
+    }
+    Ok(cp)
+}
+
+/// The state dir, locked, with its checkpoint file.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    path: PathBuf,
+    tmp: PathBuf,
+    /// Held for the life of the process: the flock lives on this descriptor.
+    _lock: File,
+    /// The bytes last written, so an unchanged checkpoint is not written again.
+    last: Vec<u8>,
+}
+
+impl Store {
+    /// Creates the state dir if needed (mode 0700), takes its lock, and loads
+    /// the checkpoint file if there is one.
+    pub fn open(dir: &Path) -> Result<(Store, Option<Checkpoint>), Error> {
+        if !dir.is_dir() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .context(|| format!("cannot create state dir {}", show(dir)))?;
+            // The umask may have widened nothing but could have narrowed; make it exact.
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .context(|| format!("cannot set the mode of state dir {}", show(dir)))?;
+        }
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .context(|| format!("cannot use state dir {}: cannot open {}", show(dir), show(&lock_path)))?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Err(Error::LockHeld { lock: show(&lock_path) });
+            }
+            return Err(Error::Io { context: format!("cannot lock {}", show(&lock_path)), source: e });
+        }
+        let path = dir.join("checkpoints");
+        let tmp = dir.join("checkpoints.tmp");
+        // A temp file is only ever renamed once complete and synced, so one
+        // left behind is from a crash mid-save: the main file is the truth.
+        match fs::remove_file(&tmp) {
+            Ok(()) => log::info!("removed {} left by an interrupted save", show(&tmp)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io { context: format!("cannot remove {}", show(&tmp)), source: e }),
+        }
+        let (loaded, last) = match fs::read(&path) {
+            Ok(bytes) => (Some(parse(&bytes, &show(&path))?), bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Vec::new()),
+            Err(e) => {
+                return Err(Error::Checkpoint { path: show(&path), line: 0, message: format!("cannot read it: {e}") })
+            }
+        };
+        Ok((Store { dir: dir.to_path_buf(), path, tmp, _lock: lock, last }, loaded))
+    }
+
+    /// The checkpoint file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Saves `cp` unless it is what was last saved. Returns whether it wrote.
+    /// Nothing is changed on disk until the final rename, so a failure at any
+    /// point leaves the previous checkpoint in force.
+    pub fn save(&mut self, cp: &Checkpoint, fsync: bool) -> io::Result<bool> {
+        let bytes = render(cp);
+        if bytes == self.last {
+            return Ok(false);
+        }
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&self.tmp)?;
+        f.write_all(&bytes)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        drop(f);
+        fs::rename(&self.tmp, &self.path)?;
+        if fsync {
+            // The rename is durable only once the directory is.
+            File::open(&self.dir)?.sync_all()?;
+        }
+        self.last = bytes;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(path: &[u8], offset: u64) -> Entry {
+        Entry {
+            id: FileId { dev: 2049, ino: 131 },
+            offset,
+            fingerprint: Fingerprint { len: 1024, hash: 0xdead_beef },
+            retired: None,
+            path: PathBuf::from(OsString::from_vec(path.to_vec())),
+        }
+    }
+
+    #[test]
+    fn the_text_is_readable() {
+        let cp = Checkpoint {
+            output: Some(OutputMark { id: FileId { dev: 1, ino: 2 }, length: 300 }),
+            files: vec![entry(b"/var/log/my app.log", 42)],
+        };
+        let text = String::from_utf8(render(&cp)).unwrap();
+        assert!(text.contains("\nlog-collector-checkpoints 1\noutput 1 2 300\n"));
+        assert!(text.contains("\nfile 2049 131 42 1024 00000000deadbeef - /var/log/my\\x20app.log\nend 1\n"));
+        assert_eq!(parse(text.as_bytes(), "cp").unwrap(), cp);
+    }
+
+    #[test]
+    fn corrupt_files_name_the_line() {
+        let good = String::from_utf8(render(&Checkpoint { output: None, files: vec![entry(b"/a", 1)] })).unwrap();
+        let cases: Vec<(String, &str)> = vec![
+            (String::new(), "checkpoint file cp: the file is empty"),
+            ("# only a comment\n".into(), "checkpoint file cp: the file is empty"),
+            ("hello\n".into(), "checkpoint file cp:1: not a checkpoint file"),
+            ("log-collector-checkpoints 9\n".into(), "checkpoint file cp:1: version 9 is not supported"),
+            (good.replace(" 1 1024 ", " x 1024 "), "checkpoint file cp:4: bad offset"),
+            (good.replace("end 1", "end 2"), "checkpoint file cp:5: the file count does not match"),
+            (good.replace("end 1\n", ""), "checkpoint file cp:5: the `end` line is missing"),
+            (good.replace(" /a", " /a\\q"), "checkpoint file cp:4: bad escape in path"),
+            (good.replace("file ", "fiel "), "checkpoint file cp:4: unrecognised line"),
+            (good.clone() + "file 1 2 3\n", "checkpoint file cp:6: content after the `end` line"),
+        ];
+        for (text, want) in cases {
+            let got = parse(text.as_bytes(), "cp").unwrap_err().to_string();
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn save_is_skipped_when_nothing_changed_and_lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let (mut store, loaded) = Store::open(&state).unwrap();
+        assert!(loaded.is_none());
+        let mode = fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let cp = Checkpoint { output: None, files: vec![entry(b"/a", 5)] };
+        assert!(store.save(&cp, true).unwrap());
+        assert!(!store.save(&cp, true).unwrap());
+        let mode = fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(Store::open(&state), Err(Error::LockHeld { .. })));
+        drop(store);
+        fs::write(state.join("checkpoints.tmp"), b"half a fi").unwrap();
+        let (_store, loaded) = Store::open(&state).unwrap();
+        assert_eq!(loaded, Some(cp));
+        assert!(!state.join("checkpoints.tmp").exists());
+    }
+
+    proptest! {
+        #[test]
+        fn print_parse_round_trip(
+            files in proptest::collection::vec(
+                (any::<u64>(), any::<u64>(), any::<u64>(), 0..=FINGERPRINT_BYTES, any::<u64>(),
+                 proptest::option::of(any::<u64>()), proptest::collection::vec(any::<u8>(), 1..40)),
+                0..6),
+            output in proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
+        ) {
+            let cp = Checkpoint {
+                output: output.map(|(dev, ino, length)| OutputMark { id: FileId { dev, ino }, length }),
+                files: files.into_iter().map(|(dev, ino, offset, len, hash, retired, path)| Entry {
+                    id: FileId { dev, ino },
+                    offset,
+                    fingerprint: Fingerprint { len, hash },
+                    retired,
+                    path: PathBuf::from(OsString::from_vec(path)),
+                }).collect(),
+            };
+            prop_assert_eq!(parse(&render(&cp), "cp").unwrap(), cp);
+        }
+    }
+}

@@ -1,0 +1,756 @@
+//! The poll loop. Each cycle runs the same steps in the same order, the data
+//! flowing one way:
+//!
+//! 1. discover: re-expand the PATH patterns;
+//! 2. identify: stat each path, match it to a tracked file by (device, inode)
+//!    and fingerprint, notice files that appeared, came back or went away;
+//! 3. read and split: read the new bytes of each active file (oldest first,
+//!    at most a budget per file), split them into lines;
+//! 4. encode and write: append the lines to one batch, written in large writes;
+//! 5. sync: fsync the output;
+//! 6. commit: save the checkpoint.
+//!
+//! The output is synced before the checkpoint is saved because a checkpoint
+//! is a promise that everything before its offsets has reached the output: a
+//! crash between the two steps then repeats lines, never loses them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::checkpoint::{Checkpoint, OutputMark, Store};
+use crate::config::Settings;
+use crate::discover::{self, DirProblem, Found, Spec};
+use crate::error::{show, Error};
+use crate::identity::{self, FileId, Fingerprint, Kind};
+use crate::lines::{self, Chunk};
+use crate::output::{Output, WriteError};
+use crate::signals::Signals;
+use crate::tracker::{self, Change, Start, State, Tracked};
+
+/// Bytes read from a file at a time (the read buffer holds at least a maximal line too).
+const READ_CHUNK: usize = 1 << 20;
+/// Bytes read from one file in one cycle, so one backlog cannot starve the others.
+const FILE_BUDGET: u64 = 16 << 20;
+/// The batch is written out once it holds this much.
+const BATCH_BYTES: usize = 1 << 20;
+/// How long a fully delivered file that went away is remembered.
+const RETIRED_RETENTION_SECS: u64 = 3600;
+/// The longest wait between retries of a failing output.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Counters since start-up, for the USR1 line.
+#[derive(Debug, Default)]
+struct Stats {
+    lines: u64,
+    bytes: u64,
+    rotations: u64,
+    truncations: u64,
+    read_errors: u64,
+    write_errors: u64,
+}
+
+/// What a cycle left behind.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Some file still has bytes to read: start the next cycle at once.
+    backlog: bool,
+    /// The output failed and was rolled back: wait before trying again.
+    retry: bool,
+}
+
+struct Collector<'a> {
+    settings: Settings,
+    specs: Vec<Spec>,
+    store: Store,
+    output: Output,
+    signals: &'a Signals,
+    /// Tracked files by sequence number: the order they were first seen in,
+    /// which is the order they are read in.
+    files: BTreeMap<u64, Tracked>,
+    by_id: HashMap<FileId, u64>,
+    next_seq: u64,
+    /// Paths named in the checkpoint at start-up (for `--from-end`).
+    history: HashSet<PathBuf>,
+    first_cycle: bool,
+    /// Something the checkpoint records changed since the last save.
+    dirty: bool,
+    /// The output's length as of the last saved checkpoint (file output).
+    committed_output: Option<u64>,
+    /// Paths and directories warned about, so each problem is logged once.
+    warned: HashMap<PathBuf, String>,
+    write_failing: bool,
+    save_failing: bool,
+    retry_delay: Duration,
+    stats: Stats,
+    // Buffers reused from cycle to cycle.
+    found: Vec<Found>,
+    problems: Vec<DirProblem>,
+    seen: HashSet<FileId>,
+    order: Vec<u64>,
+    buf: Vec<u8>,
+    batch: Vec<u8>,
+}
+
+/// Runs the collector until a stop signal (or, with `--once`, until caught up).
+/// `reload` builds fresh settings from the config file on SIGHUP.
+pub fn run(settings: Settings, reload: &dyn Fn() -> Result<Settings, Error>, signals: &Signals) -> Result<(), Error> {
+    let (store, loaded) = Store::open(&settings.state_dir)?;
+    let stop = || signals.should_stop();
+    let output = match Output::open(&settings.output, &stop) {
+        Err(_) if signals.should_stop() => return Ok(()),
+        other => other?,
+    };
+    let mut c = Collector::new(settings, store, output, signals, loaded)?;
+    log::info!(
+        "following {} path(s), writing to {}, state in {}",
+        c.specs.len(),
+        c.output.describe(),
+        show(&c.settings.state_dir)
+    );
+    loop {
+        let started = Instant::now();
+        let outcome = c.cycle()?;
+        if signals.should_stop() {
+            log::info!("stopping on request");
+            break;
+        }
+        if c.settings.once && !outcome.backlog && !outcome.retry {
+            break;
+        }
+        if signals.take_reload() {
+            c.reload(reload)?;
+        }
+        if signals.take_stats() {
+            c.log_stats();
+        }
+        if outcome.retry {
+            signals.sleep(c.retry_delay);
+            c.retry_delay = (c.retry_delay * 2).min(MAX_RETRY_DELAY);
+        } else if !outcome.backlog {
+            signals.sleep(c.settings.interval.saturating_sub(started.elapsed()));
+        }
+    }
+    if c.dirty {
+        // A stop in the middle of a cycle may leave a save undone.
+        c.commit();
+    }
+    Ok(())
+}
+
+impl<'a> Collector<'a> {
+    fn new(
+        settings: Settings,
+        store: Store,
+        mut output: Output,
+        signals: &'a Signals,
+        loaded: Option<Checkpoint>,
+    ) -> Result<Collector<'a>, Error> {
+        let loaded = loaded.unwrap_or_default();
+        // Exactly-once for file output: bytes past the checkpointed length were
+        // written by a run that died before confirming them; they come again.
+        let current = output.mark().map_err(|e| io_error(&output, e))?;
+        if let (Some(saved), Some(now)) = (loaded.output, current) {
+            if saved.id == now.id && now.length > saved.length {
+                output.cut_back(saved.length).map_err(|e| io_error(&output, e))?;
+                log::info!(
+                    "cut {} unconfirmed bytes from {}; they are written again",
+                    now.length - saved.length,
+                    output.describe()
+                );
+            }
+        }
+        let committed_output = output.mark().map_err(|e| io_error(&output, e))?.map(|m| m.length);
+        let mut c = Collector {
+            specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
+            buf: vec![0; READ_CHUNK.max(settings.max_line_bytes + 1)],
+            settings,
+            store,
+            output,
+            signals,
+            files: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_seq: 0,
+            history: loaded.files.iter().map(|e| e.path.clone()).collect(),
+            first_cycle: true,
+            dirty: false,
+            committed_output,
+            warned: HashMap::new(),
+            write_failing: false,
+            save_failing: false,
+            retry_delay: Duration::from_millis(100),
+            stats: Stats::default(),
+            found: Vec::new(),
+            problems: Vec::new(),
+            seen: HashSet::new(),
+            order: Vec::new(),
+            batch: Vec::with_capacity(BATCH_BYTES * 2),
+        };
+        for entry in &loaded.files {
+            let t = Tracked::from_entry(entry, c.settings.format);
+            c.insert(t);
+        }
+        Ok(c)
+    }
+
+    fn insert(&mut self, t: Tracked) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_id.insert(t.id, seq);
+        self.files.insert(seq, t);
+        self.dirty = true;
+        seq
+    }
+
+    fn cycle(&mut self) -> Result<Outcome, Error> {
+        self.identify();
+        self.first_cycle = false;
+        let backlog = match self.deliver().and_then(|backlog| self.output.sync().map(|()| backlog)) {
+            Ok(backlog) => backlog,
+            Err(WriteError::Gone(e)) => return Err(e),
+            Err(WriteError::Retry(e)) => {
+                self.write_failed(e)?;
+                return Ok(Outcome { backlog: false, retry: true });
+            }
+        };
+        if self.write_failing {
+            log::info!("writing to {} works again", self.output.describe());
+            self.write_failing = false;
+        }
+        self.retry_delay = Duration::from_millis(100);
+        if self.dirty {
+            self.commit();
+        }
+        self.forget_old();
+        Ok(Outcome { backlog, retry: false })
+    }
+
+    /// Steps 1 and 2: which files exist now, and what each look means.
+    fn identify(&mut self) {
+        discover::expand(&self.specs, &mut self.found, &mut self.problems);
+        for p in std::mem::take(&mut self.problems) {
+            self.warn_once(&p.dir, format!("cannot read directory {}: {}", show(&p.dir), p.error));
+        }
+        self.seen.clear();
+        let found = std::mem::take(&mut self.found);
+        for f in &found {
+            let meta = match fs::metadata(&f.path) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    if f.literal {
+                        let what = match e.kind() {
+                            io::ErrorKind::NotFound => "does not exist (yet); watching for it".to_string(),
+                            _ => format!("cannot be read: {e}; retrying"),
+                        };
+                        self.warn_once(&f.path, format!("{} {what}", show(&f.path)));
+                    }
+                    continue;
+                }
+            };
+            let kind = identity::kind(&meta);
+            if kind != Kind::Regular {
+                if f.literal {
+                    let what = match kind {
+                        Kind::Directory => "is a directory",
+                        Kind::Fifo => "is a FIFO",
+                        _ => "is not a regular file",
+                    };
+                    self.warn_once(&f.path, format!("{} {what}; skipped", show(&f.path)));
+                }
+                continue;
+            }
+            let id = FileId::of(&meta);
+            if !self.seen.insert(id) {
+                continue; // The same file through a second PATH.
+            }
+            match self.by_id.get(&id).copied() {
+                Some(seq) => self.look_again(seq, &f.path, meta.len()),
+                None => self.track_new(&f.path, id, meta.len()),
+            }
+        }
+        self.found = found;
+
+        for t in self.files.values_mut() {
+            if t.state == State::Following && !self.seen.contains(&t.id) {
+                self.dirty = true;
+                self.stats.rotations += 1;
+                if t.file.is_some() {
+                    log::info!("{} was renamed away or deleted; reading the rest of it", show(&t.path));
+                    t.state = State::Gone { quiet: 0 };
+                } else {
+                    t.state = State::Missing;
+                }
+            }
+        }
+    }
+
+    /// A known file seen again at `path` with `size` bytes.
+    fn look_again(&mut self, seq: u64, path: &Path, size: u64) {
+        let Some(t) = self.files.get_mut(&seq) else { return };
+        match t.state {
+            State::Following => t.size = size,
+            State::Gone { .. } => {
+                log::debug!("{} is back in view at {}", show(&t.path), show(path));
+                t.state = State::Following;
+                t.size = size;
+                self.dirty = true;
+            }
+            State::Retired { .. } | State::Missing => {
+                let file = match self.open(path) {
+                    Some(file) => file,
+                    None => return,
+                };
+                let t = self.files.get_mut(&seq).expect("looked up above");
+                match identity::recheck(&file, size, t.fingerprint) {
+                    Ok(Some(fp)) => {
+                        log::info!("resuming {} at offset {}", show(&t.path), t.offset);
+                        t.fingerprint = fp;
+                        t.file = Some(file);
+                        t.state = State::Following;
+                        t.size = size;
+                        self.warned.remove(path);
+                        self.dirty = true;
+                    }
+                    Ok(None) => {
+                        // Same inode, other content: the inode was recycled.
+                        log::debug!("{} is a new file on a recycled inode", show(path));
+                        let id = t.id;
+                        self.files.remove(&seq);
+                        self.by_id.remove(&id);
+                        self.track_new(path, id, size);
+                    }
+                    Err(e) => self.read_failed(path, e),
+                }
+            }
+        }
+    }
+
+    /// A file not tracked yet: decide where it starts and track it.
+    fn track_new(&mut self, path: &Path, id: FileId, size: u64) {
+        let Some(file) = self.open(path) else { return };
+        match file.metadata() {
+            Ok(m) if FileId::of(&m) == id => {}
+            _ => return, // Replaced between stat and open: look again next cycle.
+        }
+        let fingerprint = match identity::fingerprint(&file, size) {
+            Ok(fp) => fp,
+            Err(e) => return self.read_failed(path, e),
+        };
+        let history = self.history.contains(path);
+        let offset = match tracker::start(None, self.first_cycle, self.settings.from_end, history) {
+            Start::Beginning => 0,
+            Start::Resume(offset) => offset,
+            Start::End => match end_of_last_line(&file, size) {
+                Ok(offset) => offset,
+                Err(e) => return self.read_failed(path, e),
+            },
+        };
+        let mut t = Tracked::new(id, path.to_path_buf(), self.settings.format, fingerprint, offset);
+        t.size = size;
+        t.file = Some(file);
+        // The lines an older file of the same path holds now go out first.
+        let predecessor = self.files.iter().find(|(_, p)| p.is_active() && p.path == t.path);
+        if let Some((&pseq, p)) = predecessor {
+            let psize = p.file.as_ref().and_then(|f| f.metadata().ok()).map_or(p.size, |m| m.len());
+            t.waits_for = Some((pseq, psize));
+            self.stats.rotations += 1;
+        }
+        if offset == 0 {
+            log::info!("following {} from the beginning", show(path));
+        } else {
+            log::info!("following {} from offset {offset}", show(path));
+        }
+        self.warned.remove(path);
+        self.insert(t);
+    }
+
+    /// Opens a log file, warning once if it cannot be.
+    fn open(&mut self, path: &Path) -> Option<fs::File> {
+        match identity::open_for_reading(path) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                self.warn_once(path, format!("cannot open {}: {e}; retrying", show(path)));
+                None
+            }
+        }
+    }
+
+    /// Steps 3 and 4: read, split, encode and write every active file.
+    /// Returns whether some file still has bytes to read.
+    fn deliver(&mut self) -> Result<bool, WriteError> {
+        let mut backlog = false;
+        self.order.clear();
+        self.order.extend(self.files.iter().filter(|(_, t)| t.is_active()).map(|(&seq, _)| seq));
+        let order = std::mem::take(&mut self.order);
+        for &seq in &order {
+            if self.signals.should_stop() {
+                break;
+            }
+            if self.waiting(seq) {
+                continue;
+            }
+            let more = self.read_file(seq)?;
+            backlog |= more;
+        }
+        self.order = order;
+        flush(&mut self.output, &mut self.batch, &mut self.stats)?;
+        Ok(backlog)
+    }
+
+    /// Whether file `seq` must wait for its predecessor to be read further.
+    fn waiting(&mut self, seq: u64) -> bool {
+        let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for) else { return false };
+        let blocked = self.files.get(&pseq).is_some_and(|p| p.is_active() && p.read_pos < mark);
+        if !blocked {
+            if let Some(t) = self.files.get_mut(&seq) {
+                t.waits_for = None;
+            }
+        }
+        blocked
+    }
+
+    /// Reads what is new in one file, up to the per-cycle budget.
+    fn read_file(&mut self, seq: u64) -> Result<bool, WriteError> {
+        let max = self.settings.max_line_bytes;
+        let Some(t) = self.files.get_mut(&seq) else { return Ok(false) };
+        let Some(file) = t.file.as_ref() else { return Ok(false) };
+        if let State::Gone { quiet } = t.state {
+            match file.metadata() {
+                Ok(m) if m.len() == t.size => t.state = State::Gone { quiet: quiet.saturating_add(1) },
+                Ok(m) => {
+                    t.size = m.len();
+                    t.state = State::Gone { quiet: 0 };
+                }
+                Err(e) => {
+                    let path = t.path.clone();
+                    self.read_failed(&path, e);
+                    return Ok(false);
+                }
+            }
+        }
+        let change = tracker::classify(t.read_pos, t.size);
+        // The head is re-checked whenever the size changed: a file truncated and
+        // rewritten past the old offset within one interval is a new file.
+        let head = (|| -> io::Result<Head> {
+            Ok(match change {
+                Change::Unchanged => Head::Same,
+                Change::Grew => match identity::recheck(file, t.size, t.fingerprint)? {
+                    Some(fp) => Head::Extended(fp),
+                    None => Head::New(identity::fingerprint(file, t.size)?),
+                },
+                Change::Truncated => Head::New(identity::fingerprint(file, t.size)?),
+            })
+        })();
+        match head {
+            Ok(Head::Same) => {}
+            Ok(Head::Extended(fp)) => {
+                if fp != t.fingerprint {
+                    self.dirty = true;
+                }
+                t.fingerprint = fp;
+            }
+            Ok(Head::New(fp)) => {
+                if change == Change::Truncated {
+                    log::warn!(
+                        "{} was truncated (size {} < offset {}); reading it again from the start",
+                        show(&t.path),
+                        t.size,
+                        t.read_pos
+                    );
+                } else {
+                    log::warn!(
+                        "{} has new content at its start (truncated and rewritten); reading it again from the start",
+                        show(&t.path)
+                    );
+                }
+                self.stats.truncations += 1;
+                t.restart(fp);
+                self.dirty = true;
+            }
+            Err(e) => {
+                let path = t.path.clone();
+                self.read_failed(&path, e);
+                return Ok(false);
+            }
+        }
+        let Some(file) = t.file.as_ref() else { return Ok(false) };
+
+        let mut budget = FILE_BUDGET;
+        while t.read_pos < t.size && budget > 0 {
+            let want = usize::try_from(t.size - t.offset).unwrap_or(usize::MAX).min(self.buf.len());
+            let n = match identity::read_full_at(file, &mut self.buf[..want], t.offset) {
+                Ok(n) => n,
+                Err(e) => {
+                    let path = t.path.clone();
+                    self.read_failed(&path, e);
+                    return Ok(false);
+                }
+            };
+            if n == 0 {
+                // Shrunk since the stat: the next look sees a truncation.
+                break;
+            }
+            let (encoder, warned, lines) = (&t.encoder, &mut t.long_line_warned, &mut self.stats.lines);
+            let batch = &mut self.batch;
+            let split = lines::split(&self.buf[..n], t.offset, max, t.after_cut, |chunk| {
+                if matches!(chunk, Chunk::Piece { .. }) && !*warned {
+                    *warned = true;
+                    log::warn!("{} has a line longer than {max} bytes; it is delivered in pieces", show(&t.path));
+                }
+                *lines += encoder.encode(chunk, batch);
+            });
+            t.offset += split.consumed as u64;
+            t.after_cut = split.after_cut;
+            t.read_pos = t.offset + (n - split.consumed) as u64;
+            if split.consumed > 0 {
+                self.dirty = true;
+            }
+            if self.batch.len() >= BATCH_BYTES {
+                flush(&mut self.output, &mut self.batch, &mut self.stats)?;
+            }
+            if split.consumed == 0 {
+                break; // An unfinished line: wait for the rest of it.
+            }
+            budget = budget.saturating_sub(split.consumed as u64);
+        }
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        if let State::Gone { quiet } = t.state {
+            if quiet >= 2 && t.read_pos == t.size && !t.finished {
+                self.finish_gone(seq)?;
+            }
+        }
+        let t = self.files.get(&seq).expect("still tracked");
+        Ok(t.read_pos < t.size)
+    }
+
+    /// A gone file that stopped growing: deliver its final partial line with a
+    /// newline added; it is let go once the checkpoint covering that is saved.
+    fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        if let Some(file) = t.file.as_ref() {
+            let rest = usize::try_from(t.size - t.offset).unwrap_or(usize::MAX).min(self.buf.len());
+            match identity::read_full_at(file, &mut self.buf[..rest], t.offset) {
+                Ok(n) => {
+                    let (encoder, batch, lines) = (&t.encoder, &mut self.batch, &mut self.stats.lines);
+                    let rest = &self.buf[..n];
+                    // A newline right after a cut piece ends that piece's line: nothing is left.
+                    let rest = if t.after_cut { rest.strip_prefix(b"\n").unwrap_or(rest) } else { rest };
+                    lines::final_piece(rest, t.offset + (n - rest.len()) as u64, |chunk| {
+                        *lines += encoder.encode(chunk, batch);
+                    });
+                    t.offset += n as u64;
+                    t.read_pos = t.offset;
+                    t.after_cut = false;
+                }
+                Err(e) => log::warn!("cannot read the rest of {}: {e}", show(&t.path)),
+            }
+        }
+        t.finished = true;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The output failed with an error worth retrying: undo the cycle.
+    fn write_failed(&mut self, e: io::Error) -> Result<(), Error> {
+        self.stats.write_errors += 1;
+        if !self.write_failing {
+            log::warn!(
+                "cannot write to {}: {e}; lines are kept and sent again from the last checkpoint",
+                self.output.describe()
+            );
+            self.write_failing = true;
+        }
+        self.batch.clear();
+        for t in self.files.values_mut() {
+            t.roll_back();
+        }
+        let stop = || self.signals.should_stop();
+        match self.output.recover(self.committed_output, &stop) {
+            Err(_) if self.signals.should_stop() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Step 6: saves the checkpoint; on success the new offsets become the
+    /// committed ones. A failed save is retried next cycle.
+    fn commit(&mut self) {
+        let now = unix_now();
+        let output = match self.output.mark() {
+            Ok(mark) => mark,
+            Err(e) => {
+                log::warn!("cannot stat {}: {e}; checkpoint not saved", self.output.describe());
+                return;
+            }
+        };
+        let files = self
+            .files
+            .values()
+            .map(|t| {
+                let mut e = t.entry();
+                if t.finished {
+                    e.retired = Some(now);
+                }
+                e
+            })
+            .collect();
+        let cp = Checkpoint { output, files };
+        match self.store.save(&cp, self.settings.fsync) {
+            Ok(_) => {
+                if self.save_failing {
+                    log::info!("checkpoint {} saved again", show(self.store.path()));
+                    self.save_failing = false;
+                }
+                self.dirty = false;
+                self.committed_output = output.map(|m: OutputMark| m.length);
+                for t in self.files.values_mut() {
+                    t.committed = (t.offset, t.after_cut);
+                    if t.finished {
+                        log::debug!("{} fully delivered; closed", show(&t.path));
+                        t.finished = false;
+                        t.file = None;
+                        t.state = State::Retired { at: now };
+                    }
+                }
+            }
+            Err(e) => {
+                if !self.save_failing {
+                    log::error!("cannot save checkpoint {}: {e}; retrying every cycle", show(self.store.path()));
+                    self.save_failing = true;
+                }
+            }
+        }
+    }
+
+    /// Drops retired files after the retention period.
+    fn forget_old(&mut self) {
+        let now = unix_now();
+        let before = self.files.len();
+        let by_id = &mut self.by_id;
+        self.files.retain(|_, t| match t.state {
+            State::Retired { at } if now.saturating_sub(at) > RETIRED_RETENTION_SECS => {
+                by_id.remove(&t.id);
+                false
+            }
+            _ => true,
+        });
+        if self.files.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    fn read_failed(&mut self, path: &Path, e: io::Error) {
+        self.stats.read_errors += 1;
+        self.warn_once(path, format!("cannot read {}: {e}; retrying", show(path)));
+    }
+
+    fn warn_once(&mut self, key: &Path, message: String) {
+        if self.warned.get(key) != Some(&message) {
+            log::warn!("{message}");
+            self.warned.insert(key.to_path_buf(), message);
+        }
+    }
+
+    /// SIGHUP: re-read the config file and reopen a file output.
+    fn reload(&mut self, reload: &dyn Fn() -> Result<Settings, Error>) -> Result<(), Error> {
+        let new = if self.settings.config_file.is_some() {
+            match reload() {
+                Ok(new) => Some(new),
+                Err(e) => {
+                    log::error!("reload: {e}; keeping the current settings");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let stop = || self.signals.should_stop();
+        if let Some(mut new) = new {
+            if new.state_dir != self.settings.state_dir {
+                log::warn!("reload: a new state-dir takes effect only after a restart");
+                new.state_dir = self.settings.state_dir.clone();
+            }
+            if new.output != self.settings.output {
+                log::warn!("reload: a new output takes effect only after a restart");
+                new.output = self.settings.output.clone();
+            }
+            if new.format != self.settings.format {
+                for t in self.files.values_mut() {
+                    t.encoder = crate::encode::Encoder::new(new.format, t.path.as_os_str().as_encoded_bytes());
+                }
+            }
+            self.buf.resize(READ_CHUNK.max(new.max_line_bytes + 1), 0);
+            self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
+            self.settings = new;
+            log::info!("reload: settings re-read from the config file");
+        }
+        match self.output.reopen(&stop) {
+            Err(_) if self.signals.should_stop() => return Ok(()),
+            other => other?,
+        }
+        self.committed_output = self.output.mark().map_err(|e| io_error(&self.output, e))?.map(|m| m.length);
+        self.dirty = true;
+        log::info!("reopened {}", self.output.describe());
+        Ok(())
+    }
+
+    fn log_stats(&self) {
+        let watched = self.files.values().filter(|t| t.is_active()).count();
+        let open = self.files.values().filter(|t| t.file.is_some()).count();
+        let s = &self.stats;
+        log::info!(
+            "stats: {watched} files watched ({open} open), {} lines and {} bytes delivered, \
+             {} rotations, {} truncations, {} read errors, {} write errors",
+            s.lines,
+            s.bytes,
+            s.rotations,
+            s.truncations,
+            s.read_errors,
+            s.write_errors
+        );
+    }
+}
+
+/// What a re-check of a grown or shrunk file found at its start.
+enum Head {
+    Same,
+    /// Same head, fingerprint now covering more bytes.
+    Extended(Fingerprint),
+    /// Other content: read again from 0 with this fingerprint.
+    New(Fingerprint),
+}
+
+/// Writes out the batch.
+fn flush(output: &mut Output, batch: &mut Vec<u8>, stats: &mut Stats) -> Result<(), WriteError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    output.write_all(batch)?;
+    stats.bytes += batch.len() as u64;
+    batch.clear();
+    Ok(())
+}
+
+fn io_error(output: &Output, source: io::Error) -> Error {
+    Error::Io { context: format!("cannot use {}", output.describe()), source }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Where `--from-end` starts a file: after its last newline, so that a line
+/// being written is delivered whole once finished. A file whose last 64 KiB
+/// hold no newline starts at its size.
+fn end_of_last_line(file: &fs::File, size: u64) -> io::Result<u64> {
+    const LOOK_BACK: u64 = 64 * 1024;
+    let from = size.saturating_sub(LOOK_BACK);
+    let mut tail = vec![0u8; (size - from) as usize];
+    let n = identity::read_full_at(file, &mut tail, from)?;
+    Ok(match memchr::memrchr(b'\n', &tail[..n]) {
+        Some(i) => from + i as u64 + 1,
+        None if from == 0 => 0,
+        None => size,
+    })
+}

@@ -1,0 +1,462 @@
+//! From the command line and the optional config file to one `Settings`.
+//!
+//! The config file has `key = value` lines whose keys are the long option
+//! names; `#` starts a comment line; `path =` may repeat. Values given on the
+//! command line win over the file, and PATHs on the command line replace the
+//! file's `path =` lines. Defaults are filled in only here, once all input has
+//! been read, which is what keeps "the command line wins" correct.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::error::{show, Error};
+
+/// Default poll interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
+/// Default longest line delivered whole.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Upper bound for `--max-line-bytes`: the splitter holds one such line in memory.
+pub const MAX_MAX_LINE_BYTES: usize = 1 << 30;
+
+/// How lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Each line exactly as read, newline included.
+    Raw,
+    /// One JSON object a line with `path`, `offset` and `line`.
+    Json,
+}
+
+/// Where lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// Standard output.
+    Stdout,
+    /// A regular file (appended to) or a FIFO.
+    Path(PathBuf),
+    /// `|COMMAND`: a shell command fed on its stdin.
+    Command(String),
+}
+
+/// The resolved configuration. The rest of the program only reads it; a
+/// SIGHUP builds a new one and swaps it in between cycles.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Files and patterns to follow, as given (relative config paths already joined).
+    pub paths: Vec<PathBuf>,
+    /// Directory holding `checkpoints` and `lock`.
+    pub state_dir: PathBuf,
+    /// Where lines go.
+    pub output: OutputSpec,
+    /// Fixed poll interval, 1 ms to 1 h.
+    pub interval: Duration,
+    /// Catch up once and exit.
+    pub once: bool,
+    /// Files without checkpoint history that exist at start-up begin at their end.
+    pub from_end: bool,
+    /// Output format.
+    pub format: Format,
+    /// Longest line delivered whole; longer ones are cut into pieces of this size.
+    pub max_line_bytes: usize,
+    /// fsync output and checkpoint after each cycle that wrote.
+    pub fsync: bool,
+    /// Debug logging.
+    pub verbose: bool,
+    /// The config file the settings came from, re-read on SIGHUP.
+    pub config_file: Option<PathBuf>,
+}
+
+/// What a config file says; every field is `None` when the file is silent.
+#[derive(Debug, Default, PartialEq)]
+pub struct FileValues {
+    pub paths: Vec<PathBuf>,
+    pub state_dir: Option<(PathBuf, String)>,
+    pub output: Option<(OsString, String)>,
+    pub interval: Option<(String, String)>,
+    pub once: Option<bool>,
+    pub from_end: Option<bool>,
+    pub format: Option<(String, String)>,
+    pub max_line_bytes: Option<(String, String)>,
+    pub no_fsync: Option<bool>,
+    pub verbose: Option<bool>,
+}
+
+/// Reads and parses a config file. Relative paths in it are taken relative to
+/// the file's directory.
+pub fn parse_file(path: &Path) -> Result<FileValues, Error> {
+    let bytes = fs::read(path).map_err(|e| {
+        Error::usage(format!("cannot read config file {}: {e}", show(path)))
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_reader(&bytes, &show(path), base)
+}
+
+/// Parses config file contents. `name` is used in error locations (`name:line`),
+/// `base` is the directory relative paths are joined to.
+pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues, Error> {
+    let mut values = FileValues::default();
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let location = format!("{name}:{}", index + 1);
+        let err = |message: String| Error::Config { location: location.clone(), message };
+        let line = trim(raw.strip_suffix(b"\r").unwrap_or(raw));
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
+            return Err(err("expected `key = value`".into()));
+        };
+        let key = std::str::from_utf8(trim(&line[..eq]))
+            .map_err(|_| err("the key is not valid UTF-8".into()))?;
+        let value = trim(&line[eq + 1..]);
+        if value.is_empty() {
+            return Err(err(format!("`{key}` has no value")));
+        }
+        let text = || {
+            std::str::from_utf8(value)
+                .map(str::to_owned)
+                .map_err(|_| err(format!("the value of `{key}` is not valid UTF-8")))
+        };
+        let relative = |v: &[u8]| base.join(OsString::from_vec(v.to_vec()));
+        let switch = || match value {
+            b"true" => Ok(true),
+            b"false" => Ok(false),
+            _ => Err(err(format!("`{key}` takes true or false"))),
+        };
+        match key {
+            "path" => values.paths.push(relative(value)),
+            "state-dir" => values.state_dir = Some((relative(value), location.clone())),
+            "output" => {
+                let out = if value == b"-" || value[0] == b'|' {
+                    OsString::from_vec(value.to_vec())
+                } else {
+                    relative(value).into_os_string()
+                };
+                values.output = Some((out, location.clone()));
+            }
+            "interval" => values.interval = Some((text()?, location.clone())),
+            "once" => values.once = Some(switch()?),
+            "from-end" => values.from_end = Some(switch()?),
+            "format" => values.format = Some((text()?, location.clone())),
+            "max-line-bytes" => values.max_line_bytes = Some((text()?, location.clone())),
+            "no-fsync" => values.no_fsync = Some(switch()?),
+            "verbose" => values.verbose = Some(switch()?),
+            _ => return Err(err(format!("unknown key `{key}`"))),
+        }
+    }
+    Ok(values)
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !first.is_ascii_whitespace() {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !last.is_ascii_whitespace() {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// Parses `250ms`, `1s`, `2m`, `1h` or bare milliseconds, within 1 ms to 1 h.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a number with an optional unit ms, s, m or h".to_string())?;
+    let ms = match unit {
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("unknown unit `{unit}`: use ms, s, m or h")),
+    };
+    match ms {
+        Some(ms) if (1..=3_600_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+        _ => Err("must be between 1ms and 1h".into()),
+    }
+}
+
+/// Parses a byte count with an optional binary suffix (`64K`, `1MiB`), at least 1.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| "expected a positive number of bytes".to_string())?;
+    let scale: u64 = match unit {
+        "" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(format!("unknown unit `{unit}`: use K, M or G (binary)")),
+    };
+    let bytes = n.checked_mul(scale).unwrap_or(u64::MAX);
+    if bytes == 0 {
+        return Err("must be at least 1".into());
+    }
+    if bytes > MAX_MAX_LINE_BYTES as u64 {
+        return Err(format!("must be at most {MAX_MAX_LINE_BYTES} (1 GiB)"));
+    }
+    usize::try_from(bytes).map_err(|_| "too large for this machine".into())
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "raw" => Ok(Format::Raw),
+        "json" => Ok(Format::Json),
+        _ => Err("expected raw or json".into()),
+    }
+}
+
+fn parse_output(s: OsString) -> OutputSpec {
+    let bytes = s.as_encoded_bytes();
+    if bytes == b"-" {
+        OutputSpec::Stdout
+    } else if let Some(command) = bytes.strip_prefix(b"|") {
+        OutputSpec::Command(String::from_utf8_lossy(command).trim().to_string())
+    } else {
+        OutputSpec::Path(PathBuf::from(s))
+    }
+}
+
+/// Where the environment says state lives when `--state-dir` is not given.
+/// `env` looks up a variable; `is_root` is the effective user being root.
+pub fn default_state_dir(env: impl Fn(&str) -> Option<OsString>, is_root: bool) -> PathBuf {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    if let Some(dirs) = set("STATE_DIRECTORY") {
+        // systemd joins several StateDirectory= entries with ':'; ours is the first.
+        let bytes = dirs.into_vec();
+        let first = bytes.split(|&b| b == b':').next().unwrap_or(&[]).to_vec();
+        return PathBuf::from(OsString::from_vec(first));
+    }
+    if is_root {
+        return PathBuf::from("/var/lib/log-collector");
+    }
+    if let Some(xdg) = set("XDG_STATE_HOME").map(PathBuf::from) {
+        if xdg.is_absolute() {
+            return xdg.join("log-collector");
+        }
+    }
+    let home = set("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/state/log-collector")
+}
+
+/// Builds `Settings` from the command line, reading the config file it names.
+pub fn resolve(args: &Args) -> Result<Settings, Error> {
+    let config_file = args.config.as_ref().map(PathBuf::from);
+    let file = match &config_file {
+        Some(path) => parse_file(path)?,
+        None => FileValues::default(),
+    };
+    merge(args, file, config_file)
+}
+
+/// Merges the command line over the config file's values and fills in defaults.
+pub fn merge(args: &Args, file: FileValues, config_file: Option<PathBuf>) -> Result<Settings, Error> {
+    // A bad value names the option when it came from the command line, and
+    // `file:line` when it came from the config file.
+    fn pick<T>(
+        cli: &Option<String>,
+        file: Option<(String, String)>,
+        option: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, Error> {
+        if let Some(value) = cli {
+            return parse(value)
+                .map(Some)
+                .map_err(|e| Error::usage(format!("invalid value '{value}' for --{option}: {e}")));
+        }
+        match file {
+            Some((value, location)) => parse(&value).map(Some).map_err(|e| Error::Config {
+                location,
+                message: format!("invalid value '{value}' for `{option}`: {e}"),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    let paths: Vec<PathBuf> = if args.paths.is_empty() {
+        file.paths
+    } else {
+        args.paths.iter().map(PathBuf::from).collect()
+    };
+    if paths.is_empty() {
+        return Err(Error::Usage {
+            message: "no PATH given: name the files to follow on the command line or with \
+                      `path =` in the config file"
+                .into(),
+            hint: Some("run with --help for usage".into()),
+        });
+    }
+    if let Some(empty) = paths.iter().find(|p| p.as_os_str().is_empty()) {
+        return Err(Error::usage(format!("invalid PATH '{}': empty", show(empty))));
+    }
+
+    let interval = pick(&args.interval, file.interval, "interval", parse_duration)?;
+    let format = pick(&args.format, file.format, "format", parse_format)?;
+    let max_line_bytes = pick(&args.max_line_bytes, file.max_line_bytes, "max-line-bytes", parse_size)?;
+    let output = match (&args.output, file.output) {
+        (Some(cli), _) => parse_output(OsString::from(cli)),
+        (None, Some((value, _))) => parse_output(value),
+        (None, None) => OutputSpec::Stdout,
+    };
+    if let OutputSpec::Command(command) = &output {
+        if command.is_empty() {
+            return Err(Error::usage("invalid value '|' for --output: the command is empty"));
+        }
+    }
+    let state_dir = match (&args.state_dir, file.state_dir) {
+        (Some(cli), _) => PathBuf::from(cli),
+        (None, Some((dir, _))) => dir,
+        (None, None) => {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let is_root = unsafe { libc::geteuid() } == 0;
+            default_state_dir(|name| std::env::var_os(name), is_root)
+        }
+    };
+    if state_dir.as_os_str().is_empty() {
+        return Err(Error::usage("invalid value '' for --state-dir: empty"));
+    }
+
+    Ok(Settings {
+        paths,
+        state_dir,
+        output,
+        interval: interval.unwrap_or(DEFAULT_INTERVAL),
+        once: args.once || file.once.unwrap_or(false),
+        from_end: args.from_end || file.from_end.unwrap_or(false),
+        format: format.unwrap_or(Format::Raw),
+        max_line_bytes: max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES),
+        fsync: !(args.no_fsync || file.no_fsync.unwrap_or(false)),
+        verbose: args.verbose || file.verbose.unwrap_or(false),
+        config_file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileValues, Error> {
+        parse_reader(text.as_bytes(), "/etc/lc.conf", Path::new("/etc"))
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        for bad in ["0", "0ms", "", "ms", "1.5s", "-1", "2h", "61m", "1 s", "5d", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1"), Ok(1));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["0", "", "x", "2G", "1T", "-5", "18446744073709551617"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn config_file_keys_comments_and_relative_paths() {
+        let v = parse(
+            "# comment\n\n  path = logs/a.log\npath=/var/log/*.log\r\ninterval = 1s\n\
+             once = true\nfrom-end = false\nformat = json\nmax-line-bytes = 64K\n\
+             no-fsync = true\nstate-dir = state\noutput = |cat >/dev/null\nverbose = false\n",
+        )
+        .unwrap();
+        assert_eq!(v.paths, [PathBuf::from("/etc/logs/a.log"), PathBuf::from("/var/log/*.log")]);
+        assert_eq!(v.interval, Some(("1s".into(), "/etc/lc.conf:5".into())));
+        assert_eq!(v.once, Some(true));
+        assert_eq!(v.from_end, Some(false));
+        assert_eq!(v.no_fsync, Some(true));
+        assert_eq!(v.state_dir.unwrap().0, PathBuf::from("/etc/state"));
+        assert_eq!(v.output.unwrap().0, OsString::from("|cat >/dev/null"));
+    }
+
+    #[test]
+    fn config_errors_name_file_and_line() {
+        let cases = [
+            ("path = a\nbogus = 1\n", "/etc/lc.conf:2: unknown key `bogus`"),
+            ("\n\njust words\n", "/etc/lc.conf:3: expected `key = value`"),
+            ("once = yes\n", "/etc/lc.conf:1: `once` takes true or false"),
+            ("interval =\n", "/etc/lc.conf:1: `interval` has no value"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text).unwrap_err().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn command_line_wins_over_the_file() {
+        let file = parse("path = a.log\ninterval = 5s\nformat = json\nonce = true\n").unwrap();
+        let args = Args {
+            paths: vec!["b.log".into()],
+            interval: Some("100ms".into()),
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
+        let s = merge(&args, file, None).unwrap();
+        assert_eq!(s.paths, [PathBuf::from("b.log")]);
+        assert_eq!(s.interval, Duration::from_millis(100));
+        assert_eq!(s.format, Format::Json);
+        assert!(s.once);
+        assert!(s.fsync);
+        assert_eq!(s.max_line_bytes, DEFAULT_MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let file = parse("path = a.log\ninterval = 0\n").unwrap();
+        let args = Args { state_dir: Some("/tmp/s".into()), ..Args::default() };
+        let e = merge(&args, file, None).unwrap_err();
+        assert_eq!(e.to_string(), "/etc/lc.conf:2: invalid value '0' for `interval`: must be between 1ms and 1h");
+        let args = Args {
+            paths: vec!["a".into()],
+            format: Some("xml".into()),
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
+        let e = merge(&args, FileValues::default(), None).unwrap_err();
+        assert_eq!(e.to_string(), "invalid value 'xml' for --format: expected raw or json");
+        let e = merge(&Args::default(), FileValues::default(), None).unwrap_err();
+        assert!(e.to_string().starts_with("no PATH given"));
+    }
+
+    #[test]
+    fn state_dir_defaults() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+        };
+        assert_eq!(
+            default_state_dir(env(&[("STATE_DIRECTORY", "/var/lib/lc:/x"), ("HOME", "/h")]), false),
+            PathBuf::from("/var/lib/lc")
+        );
+        assert_eq!(default_state_dir(env(&[("HOME", "/h")]), true), PathBuf::from("/var/lib/log-collector"));
+        assert_eq!(
+            default_state_dir(env(&[("HOME", "/h"), ("XDG_STATE_HOME", "/xdg")]), false),
+            PathBuf::from("/xdg/log-collector")
+        );
+        assert_eq!(
+            default_state_dir(env(&[("HOME", "/h"), ("XDG_STATE_HOME", "rel")]), false),
+            PathBuf::from("/h/.local/state/log-collector")
+        );
+    }
+}

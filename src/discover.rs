@@ -1,0 +1,336 @@
+//! Which paths to look at this cycle: PATHs are either literal files or
+//! patterns with `*`, `?` or `[...]` in their file-name component. Patterns are
+//! re-expanded every cycle with one directory read per pattern directory.
+//! This module neither opens log files nor knows offsets.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Extensions of compressed rotated files. A pattern never picks these up:
+/// their bytes are not text lines.
+const COMPRESSED: &[&str] = &["gz", "xz", "zst", "bz2", "lz4", "zip", "Z"];
+
+/// One PATH as given, compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The PATH exactly as given.
+    pub path: PathBuf,
+    /// For a pattern: the directory to read and the file-name pattern.
+    pattern: Option<(PathBuf, Vec<u8>)>,
+}
+
+impl Spec {
+    pub fn new(path: &Path) -> Spec {
+        let name = path.file_name().map(OsStr::as_bytes).unwrap_or(b"");
+        let pattern = if name.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            Some((dir, name.to_vec()))
+        } else {
+            None
+        };
+        Spec { path: path.to_path_buf(), pattern }
+    }
+
+    pub fn is_pattern(&self) -> bool {
+        self.pattern.is_some()
+    }
+}
+
+/// A path found this cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The path as derived from the PATH (not canonicalised).
+    pub path: PathBuf,
+    /// Whether it was named literally (problems with it are worth a warning)
+    /// rather than matched by a pattern.
+    pub literal: bool,
+}
+
+/// A pattern directory that could not be read this cycle.
+#[derive(Debug)]
+pub struct DirProblem {
+    pub dir: PathBuf,
+    pub error: io::Error,
+}
+
+/// Expands all specs into `found` (cleared first), each path once, in a stable
+/// order: specs in order, a pattern's matches sorted by name.
+pub fn expand(specs: &[Spec], found: &mut Vec<Found>, problems: &mut Vec<DirProblem>) {
+    found.clear();
+    problems.clear();
+    let mut listings: HashMap<&Path, Option<Vec<Vec<u8>>>> = HashMap::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    for spec in specs {
+        let Some((dir, pattern)) = &spec.pattern else {
+            if seen.insert(spec.path.clone()) {
+                found.push(Found { path: spec.path.clone(), literal: true });
+            }
+            continue;
+        };
+        // An existing file whose name contains wildcard characters is taken literally.
+        if fs::symlink_metadata(&spec.path).is_ok() {
+            if seen.insert(spec.path.clone()) {
+                found.push(Found { path: spec.path.clone(), literal: true });
+            }
+            continue;
+        }
+        let names = listings.entry(dir.as_path()).or_insert_with(|| match list(dir) {
+            Ok(names) => Some(names),
+            Err(error) => {
+                problems.push(DirProblem { dir: dir.clone(), error });
+                None
+            }
+        });
+        for name in names.iter().flatten() {
+            if name_matches(pattern, name) {
+                let path = dir_join(&spec.path, dir, name);
+                if seen.insert(path.clone()) {
+                    found.push(Found { path, literal: false });
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the PATH's own spelling of the directory: `logs/*.log` matches
+/// `logs/a.log`, and `*.log` matches `a.log`, not `./a.log`.
+fn dir_join(spec_path: &Path, dir: &Path, name: &[u8]) -> PathBuf {
+    let name = OsStr::from_bytes(name);
+    match spec_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => dir.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+fn list(dir: &Path) -> io::Result<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        names.push(entry?.file_name().as_bytes().to_vec());
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Whether a directory entry is picked up by a file-name pattern: hidden names
+/// only by a pattern that starts with a dot (as in the shell), and compressed
+/// rotated files never.
+pub fn name_matches(pattern: &[u8], name: &[u8]) -> bool {
+    if name.first() == Some(&b'.') && pattern.first() != Some(&b'.') {
+        return false;
+    }
+    if let Some(dot) = name.iter().rposition(|&b| b == b'.') {
+        let ext = &name[dot + 1..];
+        if COMPRESSED.iter().any(|c| c.as_bytes() == ext) {
+            return false;
+        }
+    }
+    glob_match(pattern, name)
+}
+
+/// Shell-style matching of one file name: `*` any run, `?` one character,
+/// `[abc]`, `[a-z]`, `[!a-z]` or `[^a-z]` one character of a class (a `]`
+/// right after the opening bracket is literal; an unclosed `[` is literal).
+/// Characters are UTF-8; a byte that is not valid UTF-8 counts as one character.
+pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut s) = (0, 0);
+    // Where the last `*` resumes in the pattern, and how far it has swallowed.
+    let mut star: Option<(usize, usize)> = None;
+    while s < name.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    p += 1;
+                    star = Some((p, s));
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    s += char_at(&name[s..]).1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((hit, plen)) = class(&pattern[p..], char_at(&name[s..]).0) {
+                        if hit {
+                            p += plen;
+                            s += char_at(&name[s..]).1;
+                            continue;
+                        }
+                    } else if name[s] == b'[' {
+                        p += 1;
+                        s += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if c == name[s] {
+                        p += 1;
+                        s += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        match star {
+            Some((resume, swallowed)) => {
+                let next = swallowed + char_at(&name[swallowed..]).1;
+                star = Some((resume, next));
+                p = resume;
+                s = next;
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// The character at the start of `s` (a code point, or 0x110000 + byte for a
+/// byte that is not valid UTF-8) and its length in bytes. `s` is not empty.
+fn char_at(s: &[u8]) -> (u32, usize) {
+    let len = match s[0] {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 0,
+    };
+    if len > 0 && len <= s.len() {
+        if let Ok(text) = std::str::from_utf8(&s[..len]) {
+            if let Some(c) = text.chars().next() {
+                return (c as u32, len);
+            }
+        }
+    }
+    (0x11_0000 + u32::from(s[0]), 1)
+}
+
+/// Matches character `c` against the class at the start of `pattern` (which
+/// starts with `[`). Returns whether it matched and the class's length, or
+/// `None` if the class is not closed.
+fn class(pattern: &[u8], c: u32) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = matches!(pattern.get(i), Some(b'!') | Some(b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    loop {
+        let b = *pattern.get(i)?;
+        if b == b']' && !first {
+            return Some((hit != negate, i + 1));
+        }
+        first = false;
+        let (lo, len) = char_at(&pattern[i..]);
+        i += len;
+        let is_range = pattern.get(i) == Some(&b'-') && pattern.get(i + 1).is_some_and(|&b| b != b']');
+        if is_range {
+            let (hi, len) = char_at(&pattern[i + 1..]);
+            i += 1 + len;
+            hit |= lo <= c && c <= hi;
+        } else {
+            hit |= lo == c;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_cases() {
+        let yes: &[(&str, &str)] = &[
+            ("*.log", "app.log"),
+            ("*.log", ".log.log"),
+            ("*", "x"),
+            ("a*b*c", "aXbYbZc"),
+            ("app.log*", "app.log"),
+            ("app.log*", "app.log.1"),
+            ("?.log", "é.log"),
+            ("[abc].log", "b.log"),
+            ("[a-c].log", "c.log"),
+            ("[!a-c].log", "d.log"),
+            ("[^a-c].log", "d.log"),
+            ("[]x].log", "].log"),
+            ("[é].log", "é.log"),
+            ("[.log", "[.log"),
+            ("**x", "abx"),
+            ("a[-]b", "a-b"),
+            ("a[x-]b", "a-b"),
+        ];
+        for (p, n) in yes {
+            assert!(glob_match(p.as_bytes(), n.as_bytes()), "{p} should match {n}");
+        }
+        let no: &[(&str, &str)] = &[
+            ("*.log", "app.log.1"),
+            ("?.log", "ab.log"),
+            ("[abc].log", "d.log"),
+            ("[!a-c].log", "a.log"),
+            ("a*b", "a"),
+            ("", "a"),
+            ("x", ""),
+            ("[a-c]", "é"),
+        ];
+        for (p, n) in no {
+            assert!(!glob_match(p.as_bytes(), n.as_bytes()), "{p} should not match {n}");
+        }
+        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"?", b"\xff"), "an invalid byte is one character");
+        assert!(glob_match(b"a\xffb", b"a\xffb"));
+    }
+
+    #[test]
+    fn hidden_and_compressed_names_are_left_out() {
+        assert!(!name_matches(b"*", b".hidden"));
+        assert!(name_matches(b".*", b".hidden"));
+        assert!(!name_matches(b"app.log*", b"app.log.2.gz"));
+        assert!(!name_matches(b"*", b"app.log-20261124.zst"));
+        assert!(name_matches(b"app.log*", b"app.log-20261124"));
+    }
+
+    #[test]
+    fn expand_reads_each_directory_once_and_keeps_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in ["a.log", "b.log", "c.txt", "a.log.1.gz", "we[ird].log"] {
+            fs::write(d.join(name), b"x\n").unwrap();
+        }
+        // The literal `we[ird].log` is also matched by `*.log`; either way it is listed once.
+    let specs: Vec<Spec> = [d.join("*.log"), d.join("a.log"), d.join("we[ird].log"), d.join("missing.log")]
+            .iter()
+            .map(|p| Spec::new(p))
+            .collect();
+        assert!(specs[0].is_pattern() && !specs[1].is_pattern() && specs[2].is_pattern());
+        let (mut found, mut problems) = (Vec::new(), Vec::new());
+        expand(&specs, &mut found, &mut problems);
+        let paths: Vec<_> = found.iter().map(|f| (f.path.clone(), f.literal)).collect();
+        assert_eq!(
+            paths,
+            [
+                (d.join("a.log"), false),
+                (d.join("b.log"), false),
+                (d.join("we[ird].log"), false),
+                (d.join("missing.log"), true),
+            ]
+        );
+        assert!(problems.is_empty());
+        let specs = [Spec::new(&d.join("nodir/*.log"))];
+        expand(&specs, &mut found, &mut problems);
+        assert!(found.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].dir, d.join("nodir"));
+    }
+
+    #[test]
+    fn relative_patterns_stay_relative() {
+        assert_eq!(dir_join(Path::new("*.log"), Path::new("."), b"a.log"), PathBuf::from("a.log"));
+        assert_eq!(dir_join(Path::new("x/*.log"), Path::new("x"), b"a.log"), PathBuf::from("x/a.log"));
+    }
+}

@@ -1,0 +1,18 @@
+//! log-collector: a polling log file collector. The binary in `main.rs` is a
+//! thin shell over these modules; data flows one way through them:
+//! discover -> identity -> tracker -> lines -> encode -> output -> checkpoint,
+//! with `collector` the only module that calls the others.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod collector;
+pub mod config;
+pub mod discover;
+pub mod encode;
+pub mod error;
+pub mod identity;
+pub mod lines;
+pub mod logging;
+pub mod output;
+pub mod signals;
+pub mod tracker;

@@ -1,0 +1,198 @@
+//! Where lines go: stdout, a regular file (appended, created 0640) or a FIFO.
+//! The output writes whole batches, syncs, tells the file's identity and
+//! length for the checkpoint, and recovers from the failures a retry can fix.
+//! It knows nothing about which log files are followed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::checkpoint::OutputMark;
+use crate::config::OutputSpec;
+use crate::error::{show, Error, IoContext};
+use crate::identity::FileId;
+
+/// A failed write, by what the collector should do about it.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The output is gone for good (stdout closed): stop with this error.
+    Gone(Error),
+    /// Worth retrying (disk full, FIFO reader gone): undo the cycle, call
+    /// `recover`, and send again from the last checkpoint.
+    Retry(io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Stdout,
+    File,
+    Fifo,
+}
+
+/// The open output.
+#[derive(Debug)]
+pub struct Output {
+    kind: Kind,
+    path: Option<PathBuf>,
+    file: File,
+    /// Whether fsync means anything here (a regular file, also behind stdout).
+    syncable: bool,
+}
+
+impl Output {
+    /// Opens the output. A FIFO without a reader is waited for, checking
+    /// `stop` so that a shutdown request is not held up.
+    pub fn open(spec: &OutputSpec, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
+        match spec {
+            OutputSpec::Stdout => {
+                // A duplicate of fd 1, so it can be written and synced as a File
+                // without taking std's line-buffered stdout lock.
+                let file = File::from(io::stdout().as_fd().try_clone_to_owned().context(|| "cannot use stdout".into())?);
+                let syncable = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+                Ok(Output { kind: Kind::Stdout, path: None, file, syncable })
+            }
+            OutputSpec::Path(path) => open_path(path, stop),
+            OutputSpec::Command(_) => Err(Error::usage(
+                "invalid value for --output: the |COMMAND form is not available in this version",
+            )),
+        }
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        match (&self.path, self.kind) {
+            (Some(p), Kind::Fifo) => format!("FIFO {}", show(p)),
+            (Some(p), _) => format!("output file {}", show(p)),
+            (None, _) => "stdout".into(),
+        }
+    }
+
+    /// Writes the whole batch.
+    pub fn write_all(&mut self, batch: &[u8]) -> Result<(), WriteError> {
+        match self.file.write_all(batch) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// Makes what was written durable (a no-op for pipes, FIFOs and terminals).
+    pub fn sync(&mut self) -> Result<(), WriteError> {
+        if !self.syncable {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|e| self.classify(e))
+    }
+
+    fn classify(&self, e: io::Error) -> WriteError {
+        match (self.kind, e.kind()) {
+            (Kind::Stdout, io::ErrorKind::BrokenPipe) => {
+                WriteError::Gone(Error::OutputGone { what: "stdout".into(), source: e })
+            }
+            (Kind::Stdout, _) => WriteError::Gone(Error::Io { context: "cannot write to stdout".into(), source: e }),
+            _ => WriteError::Retry(e),
+        }
+    }
+
+    /// For a file output: which file it is and how long it is now.
+    pub fn mark(&self) -> io::Result<Option<OutputMark>> {
+        if self.kind != Kind::File {
+            return Ok(None);
+        }
+        let meta = self.file.metadata()?;
+        Ok(Some(OutputMark { id: FileId::of(&meta), length: meta.len() }))
+    }
+
+    /// Cuts a file output back to `length`: bytes past it were never confirmed
+    /// by a checkpoint and are about to be written again.
+    pub fn cut_back(&mut self, length: u64) -> io::Result<()> {
+        if self.kind == Kind::File {
+            self.file.set_len(length)?;
+        }
+        Ok(())
+    }
+
+    /// After a `Retry` error: a file is cut back to `committed`; a FIFO waits
+    /// for a new reader.
+    pub fn recover(&mut self, committed: Option<u64>, stop: &dyn Fn() -> bool) -> Result<(), Error> {
+        match self.kind {
+            Kind::File => {
+                if let Some(length) = committed {
+                    self.cut_back(length).context(|| format!("cannot cut back {}", self.describe()))?;
+                }
+                Ok(())
+            }
+            Kind::Fifo => self.reopen(stop),
+            Kind::Stdout => Ok(()),
+        }
+    }
+
+    /// Opens the output path again (SIGHUP, after the output file was rotated).
+    pub fn reopen(&mut self, stop: &dyn Fn() -> bool) -> Result<(), Error> {
+        if let Some(path) = self.path.clone() {
+            *self = open_path(&path, stop)?;
+        }
+        Ok(())
+    }
+}
+
+fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
+    let is_fifo = std::fs::metadata(path).map(|m| m.file_type().is_fifo()).unwrap_or(false);
+    if is_fifo {
+        return open_fifo(path, stop);
+    }
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .context(|| format!("cannot open output file {}", show(path)))?;
+    let meta = file.metadata().context(|| format!("cannot stat output file {}", show(path)))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "invalid value '{}' for --output: not a regular file or FIFO",
+            show(path)
+        )));
+    }
+    Ok(Output { kind: Kind::File, path: Some(path.to_path_buf()), file, syncable: true })
+}
+
+/// Opens a FIFO for writing without blocking: with no reader the open fails
+/// with ENXIO, and we try again until one comes or a stop is requested.
+fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
+    let mut told = false;
+    loop {
+        match OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path) {
+            Ok(file) => {
+                // Writes block from here on: backpressure, not dropped lines.
+                // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+                unsafe {
+                    let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+                    if flags >= 0 {
+                        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                    }
+                }
+                if told {
+                    log::info!("FIFO {} has a reader", show(path));
+                }
+                return Ok(Output { kind: Kind::Fifo, path: Some(path.to_path_buf()), file, syncable: false });
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if !told {
+                    log::info!("waiting for a reader on FIFO {}", show(path));
+                    told = true;
+                }
+                if stop() {
+                    return Err(Error::OutputGone {
+                        what: format!("FIFO {}", show(path)),
+                        source: io::Error::other("no reader before shutdown"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(Error::Io { context: format!("cannot open FIFO {}", show(path)), source: e }),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Signal handling. Handlers only set atomic flags (signal-hook) and write a
+//! byte to wake the loop's sleep; the loop reads the flags between steps.
+//!
+//! TERM and INT also start a one-second clock on a small thread: if the loop
+//! is stuck in a write the output does not accept (a full pipe, a stalled
+//! FIFO), the process exits anyway. The checkpoint on disk then covers only
+//! what was written before, which is what the contract asks.
+
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::{flag, low_level::pipe};
+
+/// How long a stop request waits for the write in hand before exiting anyway.
+const STOP_GRACE: Duration = Duration::from_millis(900);
+
+/// The flags the loop polls, and the socket its sleep waits on.
+pub struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    stats: Arc<AtomicBool>,
+    wake: UnixStream,
+}
+
+impl Signals {
+    /// Registers the handlers. Call once, before the first cycle.
+    pub fn install() -> io::Result<Signals> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(AtomicBool::new(false));
+        let (wake, wake_tx) = UnixStream::pair()?;
+        for sig in [SIGTERM, SIGINT] {
+            flag::register(sig, Arc::clone(&stop))?;
+        }
+        flag::register(SIGHUP, Arc::clone(&reload))?;
+        flag::register(SIGUSR1, Arc::clone(&stats))?;
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] {
+            pipe::register(sig, wake_tx.try_clone()?)?;
+        }
+
+        let (mut clock, clock_tx) = UnixStream::pair()?;
+        for sig in [SIGTERM, SIGINT] {
+            pipe::register(sig, clock_tx.try_clone()?)?;
+        }
+        std::thread::Builder::new().name("stop-clock".into()).spawn(move || {
+            let mut byte = [0u8; 1];
+            if clock.read(&mut byte).is_ok_and(|n| n == 1) {
+                std::thread::sleep(STOP_GRACE);
+                log::warn!("shutdown: the output did not take the last write in time; exiting without it");
+                // SAFETY: _exit ends the process at once without running any
+                // code that could block on the stalled output.
+                unsafe { libc::_exit(0) };
+            }
+        })?;
+        Ok(Signals { stop, reload, stats, wake })
+    }
+
+    /// Whether TERM or INT arrived.
+    pub fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether HUP arrived since the last call.
+    pub fn take_reload(&self) -> bool {
+        self.reload.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether USR1 arrived since the last call.
+    pub fn take_stats(&self) -> bool {
+        self.stats.swap(false, Ordering::Relaxed)
+    }
+
+    /// Sleeps for `d` or until any handled signal arrives.
+    pub fn sleep(&self, d: Duration) {
+        if d.is_zero() || self.should_stop() {
+            return;
+        }
+        let mut sink = [0u8; 64];
+        if self.wake.set_read_timeout(Some(d)).is_ok() {
+            // Either a byte from a handler or a timeout: both mean "go on".
+            let _ = (&self.wake).read(&mut sink);
+        } else {
+            std::thread::sleep(d);
+        }
+    }
+}
