@@ -110,7 +110,9 @@ pub fn unescape_path(text: &[u8]) -> Result<Vec<u8>, String> {
                     i += 2;
                 }
                 Some(b'x') => {
-                    let hex = text.get(i + 2..i + 4).ok_or("truncated \\x escape in path")?;
+                    let hex = text
+                        .get(i + 2..i + 4)
+                        .ok_or("truncated \\x escape in path")?;
                     let hex = std::str::from_utf8(hex).map_err(|_| "bad \\x escape in path")?;
                     out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad \\x escape in path")?);
                     i += 4;
@@ -129,7 +131,11 @@ pub fn unescape_path(text: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Parses checkpoint text. `name` is the file named in errors.
 pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
-    let err = |line: usize, message: String| Error::Checkpoint { path: name.to_string(), line, message };
+    let err = |line: usize, message: String| Error::Checkpoint {
+        path: name.to_string(),
+        line,
+        message,
+    };
     let mut cp = Checkpoint::default();
     let mut header = false;
     let mut end = false;
@@ -147,10 +153,19 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
         let fields: Vec<&str> = text.split(' ').collect();
         if !header {
             if fields.len() != 2 || fields[0] != MAGIC {
-                return Err(err(n, format!("not a checkpoint file (expected `{MAGIC} {VERSION}`)")));
+                return Err(err(
+                    n,
+                    format!("not a checkpoint file (expected `{MAGIC} {VERSION}`)"),
+                ));
             }
             if fields[1] != VERSION.to_string() {
-                return Err(err(n, format!("version {} is not supported (this build reads {VERSION})", fields[1])));
+                return Err(err(
+                    n,
+                    format!(
+                        "version {} is not supported (this build reads {VERSION})",
+                        fields[1]
+                    ),
+                ));
             }
             header = true;
             continue;
@@ -163,17 +178,27 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
         };
         match fields[0] {
             "output" if fields.len() == 4 => {
-                let id = FileId { dev: num(1, "device")?, ino: num(2, "inode")? };
-                cp.output = Some(OutputMark { id, length: num(3, "output length")? });
+                let id = FileId {
+                    dev: num(1, "device")?,
+                    ino: num(2, "inode")?,
+                };
+                cp.output = Some(OutputMark {
+                    id,
+                    length: num(3, "output length")?,
+                });
             }
             "file" if fields.len() == 8 => {
-                let id = FileId { dev: num(1, "device")?, ino: num(2, "inode")? };
+                let id = FileId {
+                    dev: num(1, "device")?,
+                    ino: num(2, "inode")?,
+                };
                 let offset = num(3, "offset")?;
                 let fp_len = num(4, "fingerprint length")?;
                 if fp_len > FINGERPRINT_BYTES {
                     return Err(err(n, "bad fingerprint length".into()));
                 }
-                let hash = u64::from_str_radix(fields[5], 16).map_err(|_| err(n, "bad fingerprint".into()))?;
+                let hash = u64::from_str_radix(fields[5], 16)
+                    .map_err(|_| err(n, "bad fingerprint".into()))?;
                 let retired = match fields[6] {
                     "-" => None,
                     _ => Some(num(6, "retirement time")?),
@@ -192,7 +217,10 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
             }
             "end" if fields.len() == 2 => {
                 if num(1, "count")? != cp.files.len() as u64 {
-                    return Err(err(n, "the file count does not match: the file is incomplete".into()));
+                    return Err(err(
+                        n,
+                        "the file count does not match: the file is incomplete".into(),
+                    ));
                 }
                 end = true;
             }
@@ -203,7 +231,10 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
         return Err(err(0, "the file is empty".into()));
     }
     if !end {
-        return Err(err(last + 1, "the `end` line is missing: the file is incomplete".into()));
+        return Err(err(
+            last + 1,
+            "the `end` line is missing: the file is incomplete".into(),
+        ));
     }
     Ok(cp)
 }
@@ -241,14 +272,25 @@ impl Store {
             .truncate(false)
             .mode(0o600)
             .open(&lock_path)
-            .context(|| format!("cannot use state dir {}: cannot open {}", show(dir), show(&lock_path)))?;
+            .context(|| {
+                format!(
+                    "cannot use state dir {}: cannot open {}",
+                    show(dir),
+                    show(&lock_path)
+                )
+            })?;
         // SAFETY: flock on a descriptor we own; no memory is involved.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::WouldBlock {
-                return Err(Error::LockHeld { lock: show(&lock_path) });
+                return Err(Error::LockHeld {
+                    lock: show(&lock_path),
+                });
             }
-            return Err(Error::Io { context: format!("cannot lock {}", show(&lock_path)), source: e });
+            return Err(Error::Io {
+                context: format!("cannot lock {}", show(&lock_path)),
+                source: e,
+            });
         }
         let path = dir.join("checkpoints");
         let tmp = dir.join("checkpoints.tmp");
@@ -257,16 +299,34 @@ impl Store {
         match fs::remove_file(&tmp) {
             Ok(()) => log::info!("removed {} left by an interrupted save", show(&tmp)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Io { context: format!("cannot remove {}", show(&tmp)), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    context: format!("cannot remove {}", show(&tmp)),
+                    source: e,
+                })
+            }
         }
         let (loaded, last) = match fs::read(&path) {
             Ok(bytes) => (Some(parse(&bytes, &show(&path))?), bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Vec::new()),
             Err(e) => {
-                return Err(Error::Checkpoint { path: show(&path), line: 0, message: format!("cannot read it: {e}") })
+                return Err(Error::Checkpoint {
+                    path: show(&path),
+                    line: 0,
+                    message: format!("cannot read it: {e}"),
+                })
             }
         };
-        Ok((Store { dir: dir.to_path_buf(), path, tmp, _lock: lock, last }, loaded))
+        Ok((
+            Store {
+                dir: dir.to_path_buf(),
+                path,
+                tmp,
+                _lock: lock,
+                last,
+            },
+            loaded,
+        ))
     }
 
     /// The checkpoint file's path.
@@ -282,7 +342,12 @@ impl Store {
         if bytes == self.last {
             return Ok(false);
         }
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&self.tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&self.tmp)?;
         f.write_all(&bytes)?;
         if fsync {
             f.sync_all()?;
@@ -305,9 +370,15 @@ mod tests {
 
     fn entry(path: &[u8], offset: u64) -> Entry {
         Entry {
-            id: FileId { dev: 2049, ino: 131 },
+            id: FileId {
+                dev: 2049,
+                ino: 131,
+            },
             offset,
-            fingerprint: Fingerprint { len: 1024, hash: 0xdead_beef },
+            fingerprint: Fingerprint {
+                len: 1024,
+                hash: 0xdead_beef,
+            },
             retired: None,
             path: PathBuf::from(OsString::from_vec(path.to_vec())),
         }
@@ -316,29 +387,65 @@ mod tests {
     #[test]
     fn the_text_is_readable() {
         let cp = Checkpoint {
-            output: Some(OutputMark { id: FileId { dev: 1, ino: 2 }, length: 300 }),
+            output: Some(OutputMark {
+                id: FileId { dev: 1, ino: 2 },
+                length: 300,
+            }),
             files: vec![entry(b"/var/log/my app.log", 42)],
         };
         let text = String::from_utf8(render(&cp)).unwrap();
         assert!(text.contains("\nlog-collector-checkpoints 1\noutput 1 2 300\n"));
-        assert!(text.contains("\nfile 2049 131 42 1024 00000000deadbeef - /var/log/my\\x20app.log\nend 1\n"));
+        assert!(text.contains(
+            "\nfile 2049 131 42 1024 00000000deadbeef - /var/log/my\\x20app.log\nend 1\n"
+        ));
         assert_eq!(parse(text.as_bytes(), "cp").unwrap(), cp);
     }
 
     #[test]
     fn corrupt_files_name_the_line() {
-        let good = String::from_utf8(render(&Checkpoint { output: None, files: vec![entry(b"/a", 1)] })).unwrap();
+        let good = String::from_utf8(render(&Checkpoint {
+            output: None,
+            files: vec![entry(b"/a", 1)],
+        }))
+        .unwrap();
         let cases: Vec<(String, &str)> = vec![
             (String::new(), "checkpoint file cp: the file is empty"),
-            ("# only a comment\n".into(), "checkpoint file cp: the file is empty"),
-            ("hello\n".into(), "checkpoint file cp:1: not a checkpoint file"),
-            ("log-collector-checkpoints 9\n".into(), "checkpoint file cp:1: version 9 is not supported"),
-            (good.replace(" 1 1024 ", " x 1024 "), "checkpoint file cp:4: bad offset"),
-            (good.replace("end 1", "end 2"), "checkpoint file cp:5: the file count does not match"),
-            (good.replace("end 1\n", ""), "checkpoint file cp:5: the `end` line is missing"),
-            (good.replace(" /a", " /a\\q"), "checkpoint file cp:4: bad escape in path"),
-            (good.replace("file ", "fiel "), "checkpoint file cp:4: unrecognised line"),
-            (good.clone() + "file 1 2 3\n", "checkpoint file cp:6: content after the `end` line"),
+            (
+                "# only a comment\n".into(),
+                "checkpoint file cp: the file is empty",
+            ),
+            (
+                "hello\n".into(),
+                "checkpoint file cp:1: not a checkpoint file",
+            ),
+            (
+                "log-collector-checkpoints 9\n".into(),
+                "checkpoint file cp:1: version 9 is not supported",
+            ),
+            (
+                good.replace(" 1 1024 ", " x 1024 "),
+                "checkpoint file cp:4: bad offset",
+            ),
+            (
+                good.replace("end 1", "end 2"),
+                "checkpoint file cp:5: the file count does not match",
+            ),
+            (
+                good.replace("end 1\n", ""),
+                "checkpoint file cp:5: the `end` line is missing",
+            ),
+            (
+                good.replace(" /a", " /a\\q"),
+                "checkpoint file cp:4: bad escape in path",
+            ),
+            (
+                good.replace("file ", "fiel "),
+                "checkpoint file cp:4: unrecognised line",
+            ),
+            (
+                good.clone() + "file 1 2 3\n",
+                "checkpoint file cp:6: content after the `end` line",
+            ),
         ];
         for (text, want) in cases {
             let got = parse(text.as_bytes(), "cp").unwrap_err().to_string();
@@ -354,7 +461,10 @@ mod tests {
         assert!(loaded.is_none());
         let mode = fs::metadata(&state).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
-        let cp = Checkpoint { output: None, files: vec![entry(b"/a", 5)] };
+        let cp = Checkpoint {
+            output: None,
+            files: vec![entry(b"/a", 5)],
+        };
         assert!(store.save(&cp, true).unwrap());
         assert!(!store.save(&cp, true).unwrap());
         let mode = fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;

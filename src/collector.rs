@@ -96,7 +96,11 @@ struct Collector<'a> {
 
 /// Runs the collector until a stop signal (or, with `--once`, until caught up).
 /// `reload` builds fresh settings from the config file on SIGHUP.
-pub fn run(settings: Settings, reload: &dyn Fn() -> Result<Settings, Error>, signals: &Signals) -> Result<(), Error> {
+pub fn run(
+    settings: Settings,
+    reload: &dyn Fn() -> Result<Settings, Error>,
+    signals: &Signals,
+) -> Result<(), Error> {
     let (store, loaded) = Store::open(&settings.state_dir)?;
     let stop = || signals.should_stop();
     let output = match Output::open(&settings.output, &stop) {
@@ -154,7 +158,9 @@ impl<'a> Collector<'a> {
         let current = output.mark().map_err(|e| io_error(&output, e))?;
         if let (Some(saved), Some(now)) = (loaded.output, current) {
             if saved.id == now.id && now.length > saved.length {
-                output.cut_back(saved.length).map_err(|e| io_error(&output, e))?;
+                output
+                    .cut_back(saved.length)
+                    .map_err(|e| io_error(&output, e))?;
                 log::info!(
                     "cut {} unconfirmed bytes from {}; they are written again",
                     now.length - saved.length,
@@ -162,7 +168,10 @@ impl<'a> Collector<'a> {
                 );
             }
         }
-        let committed_output = output.mark().map_err(|e| io_error(&output, e))?.map(|m| m.length);
+        let committed_output = output
+            .mark()
+            .map_err(|e| io_error(&output, e))?
+            .map(|m| m.length);
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
             buf: vec![0; READ_CHUNK.max(settings.max_line_bytes + 1)],
@@ -207,12 +216,18 @@ impl<'a> Collector<'a> {
     fn cycle(&mut self) -> Result<Outcome, Error> {
         self.identify();
         self.first_cycle = false;
-        let backlog = match self.deliver().and_then(|backlog| self.output.sync().map(|()| backlog)) {
+        let backlog = match self
+            .deliver()
+            .and_then(|backlog| self.output.sync().map(|()| backlog))
+        {
             Ok(backlog) => backlog,
             Err(WriteError::Gone(e)) => return Err(e),
             Err(WriteError::Retry(e)) => {
                 self.write_failed(e)?;
-                return Ok(Outcome { backlog: false, retry: true });
+                return Ok(Outcome {
+                    backlog: false,
+                    retry: true,
+                });
             }
         };
         if self.write_failing {
@@ -224,14 +239,20 @@ impl<'a> Collector<'a> {
             self.commit();
         }
         self.forget_old();
-        Ok(Outcome { backlog, retry: false })
+        Ok(Outcome {
+            backlog,
+            retry: false,
+        })
     }
 
     /// Steps 1 and 2: which files exist now, and what each look means.
     fn identify(&mut self) {
         discover::expand(&self.specs, &mut self.found, &mut self.problems);
         for p in std::mem::take(&mut self.problems) {
-            self.warn_once(&p.dir, format!("cannot read directory {}: {}", show(&p.dir), p.error));
+            self.warn_once(
+                &p.dir,
+                format!("cannot read directory {}: {}", show(&p.dir), p.error),
+            );
         }
         self.seen.clear();
         let found = std::mem::take(&mut self.found);
@@ -241,7 +262,9 @@ impl<'a> Collector<'a> {
                 Err(e) => {
                     if f.literal {
                         let what = match e.kind() {
-                            io::ErrorKind::NotFound => "does not exist (yet); watching for it".to_string(),
+                            io::ErrorKind::NotFound => {
+                                "does not exist (yet); watching for it".to_string()
+                            }
                             _ => format!("cannot be read: {e}; retrying"),
                         };
                         self.warn_once(&f.path, format!("{} {what}", show(&f.path)));
@@ -277,7 +300,10 @@ impl<'a> Collector<'a> {
                 self.dirty = true;
                 self.stats.rotations += 1;
                 if t.file.is_some() {
-                    log::info!("{} was renamed away or deleted; reading the rest of it", show(&t.path));
+                    log::info!(
+                        "{} was renamed away or deleted; reading the rest of it",
+                        show(&t.path)
+                    );
                     t.state = State::Gone { quiet: 0 };
                 } else {
                     t.state = State::Missing;
@@ -288,7 +314,9 @@ impl<'a> Collector<'a> {
 
     /// A known file seen again at `path` with `size` bytes.
     fn look_again(&mut self, seq: u64, path: &Path, size: u64) {
-        let Some(t) = self.files.get_mut(&seq) else { return };
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
         match t.state {
             State::Following => t.size = size,
             State::Gone { .. } => {
@@ -305,7 +333,7 @@ impl<'a> Collector<'a> {
                 let t = self.files.get_mut(&seq).expect("looked up above");
                 match identity::recheck(&file, size, t.fingerprint) {
                     Ok(Some(fp)) => {
-                        log::info!("resuming {} at offset {}", show(&t.path), t.offset);
+                        log::debug!("resuming {} at offset {}", show(&t.path), t.offset);
                         t.fingerprint = fp;
                         t.file = Some(file);
                         t.state = State::Following;
@@ -347,13 +375,26 @@ impl<'a> Collector<'a> {
                 Err(e) => return self.read_failed(path, e),
             },
         };
-        let mut t = Tracked::new(id, path.to_path_buf(), self.settings.format, fingerprint, offset);
+        let mut t = Tracked::new(
+            id,
+            path.to_path_buf(),
+            self.settings.format,
+            fingerprint,
+            offset,
+        );
         t.size = size;
         t.file = Some(file);
         // The lines an older file of the same path holds now go out first.
-        let predecessor = self.files.iter().find(|(_, p)| p.is_active() && p.path == t.path);
+        let predecessor = self
+            .files
+            .iter()
+            .find(|(_, p)| p.is_active() && p.path == t.path);
         if let Some((&pseq, p)) = predecessor {
-            let psize = p.file.as_ref().and_then(|f| f.metadata().ok()).map_or(p.size, |m| m.len());
+            let psize = p
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(p.size, |m| m.len());
             t.waits_for = Some((pseq, psize));
             self.stats.rotations += 1;
         }
@@ -382,7 +423,12 @@ impl<'a> Collector<'a> {
     fn deliver(&mut self) -> Result<bool, WriteError> {
         let mut backlog = false;
         self.order.clear();
-        self.order.extend(self.files.iter().filter(|(_, t)| t.is_active()).map(|(&seq, _)| seq));
+        self.order.extend(
+            self.files
+                .iter()
+                .filter(|(_, t)| t.is_active())
+                .map(|(&seq, _)| seq),
+        );
         let order = std::mem::take(&mut self.order);
         for &seq in &order {
             if self.signals.should_stop() {
@@ -401,8 +447,13 @@ impl<'a> Collector<'a> {
 
     /// Whether file `seq` must wait for its predecessor to be read further.
     fn waiting(&mut self, seq: u64) -> bool {
-        let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for) else { return false };
-        let blocked = self.files.get(&pseq).is_some_and(|p| p.is_active() && p.read_pos < mark);
+        let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for) else {
+            return false;
+        };
+        let blocked = self
+            .files
+            .get(&pseq)
+            .is_some_and(|p| p.is_active() && p.read_pos < mark);
         if !blocked {
             if let Some(t) = self.files.get_mut(&seq) {
                 t.waits_for = None;
@@ -414,11 +465,19 @@ impl<'a> Collector<'a> {
     /// Reads what is new in one file, up to the per-cycle budget.
     fn read_file(&mut self, seq: u64) -> Result<bool, WriteError> {
         let max = self.settings.max_line_bytes;
-        let Some(t) = self.files.get_mut(&seq) else { return Ok(false) };
-        let Some(file) = t.file.as_ref() else { return Ok(false) };
+        let Some(t) = self.files.get_mut(&seq) else {
+            return Ok(false);
+        };
+        let Some(file) = t.file.as_ref() else {
+            return Ok(false);
+        };
         if let State::Gone { quiet } = t.state {
             match file.metadata() {
-                Ok(m) if m.len() == t.size => t.state = State::Gone { quiet: quiet.saturating_add(1) },
+                Ok(m) if m.len() == t.size => {
+                    t.state = State::Gone {
+                        quiet: quiet.saturating_add(1),
+                    }
+                }
                 Ok(m) => {
                     t.size = m.len();
                     t.state = State::Gone { quiet: 0 };
@@ -475,11 +534,15 @@ impl<'a> Collector<'a> {
                 return Ok(false);
             }
         }
-        let Some(file) = t.file.as_ref() else { return Ok(false) };
+        let Some(file) = t.file.as_ref() else {
+            return Ok(false);
+        };
 
         let mut budget = FILE_BUDGET;
         while t.read_pos < t.size && budget > 0 {
-            let want = usize::try_from(t.size - t.offset).unwrap_or(usize::MAX).min(self.buf.len());
+            let want = usize::try_from(t.size - t.offset)
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
             let n = match identity::read_full_at(file, &mut self.buf[..want], t.offset) {
                 Ok(n) => n,
                 Err(e) => {
@@ -492,12 +555,16 @@ impl<'a> Collector<'a> {
                 // Shrunk since the stat: the next look sees a truncation.
                 break;
             }
-            let (encoder, warned, lines) = (&t.encoder, &mut t.long_line_warned, &mut self.stats.lines);
+            let (encoder, warned, lines) =
+                (&t.encoder, &mut t.long_line_warned, &mut self.stats.lines);
             let batch = &mut self.batch;
             let split = lines::split(&self.buf[..n], t.offset, max, t.after_cut, |chunk| {
                 if matches!(chunk, Chunk::Piece { .. }) && !*warned {
                     *warned = true;
-                    log::warn!("{} has a line longer than {max} bytes; it is delivered in pieces", show(&t.path));
+                    log::warn!(
+                        "{} has a line longer than {max} bytes; it is delivered in pieces",
+                        show(&t.path)
+                    );
                 }
                 *lines += encoder.encode(chunk, batch);
             });
@@ -530,13 +597,20 @@ impl<'a> Collector<'a> {
     fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
         let t = self.files.get_mut(&seq).expect("still tracked");
         if let Some(file) = t.file.as_ref() {
-            let rest = usize::try_from(t.size - t.offset).unwrap_or(usize::MAX).min(self.buf.len());
+            let rest = usize::try_from(t.size - t.offset)
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
             match identity::read_full_at(file, &mut self.buf[..rest], t.offset) {
                 Ok(n) => {
-                    let (encoder, batch, lines) = (&t.encoder, &mut self.batch, &mut self.stats.lines);
+                    let (encoder, batch, lines) =
+                        (&t.encoder, &mut self.batch, &mut self.stats.lines);
                     let rest = &self.buf[..n];
                     // A newline right after a cut piece ends that piece's line: nothing is left.
-                    let rest = if t.after_cut { rest.strip_prefix(b"\n").unwrap_or(rest) } else { rest };
+                    let rest = if t.after_cut {
+                        rest.strip_prefix(b"\n").unwrap_or(rest)
+                    } else {
+                        rest
+                    };
                     lines::final_piece(rest, t.offset + (n - rest.len()) as u64, |chunk| {
                         *lines += encoder.encode(chunk, batch);
                     });
@@ -580,7 +654,10 @@ impl<'a> Collector<'a> {
         let output = match self.output.mark() {
             Ok(mark) => mark,
             Err(e) => {
-                log::warn!("cannot stat {}: {e}; checkpoint not saved", self.output.describe());
+                log::warn!(
+                    "cannot stat {}: {e}; checkpoint not saved",
+                    self.output.describe()
+                );
                 return;
             }
         };
@@ -616,7 +693,10 @@ impl<'a> Collector<'a> {
             }
             Err(e) => {
                 if !self.save_failing {
-                    log::error!("cannot save checkpoint {}: {e}; retrying every cycle", show(self.store.path()));
+                    log::error!(
+                        "cannot save checkpoint {}: {e}; retrying every cycle",
+                        show(self.store.path())
+                    );
                     self.save_failing = true;
                 }
             }
@@ -677,7 +757,10 @@ impl<'a> Collector<'a> {
             }
             if new.format != self.settings.format {
                 for t in self.files.values_mut() {
-                    t.encoder = crate::encode::Encoder::new(new.format, t.path.as_os_str().as_encoded_bytes());
+                    t.encoder = crate::encode::Encoder::new(
+                        new.format,
+                        t.path.as_os_str().as_encoded_bytes(),
+                    );
                 }
             }
             self.buf.resize(READ_CHUNK.max(new.max_line_bytes + 1), 0);
@@ -689,7 +772,11 @@ impl<'a> Collector<'a> {
             Err(_) if self.signals.should_stop() => return Ok(()),
             other => other?,
         }
-        self.committed_output = self.output.mark().map_err(|e| io_error(&self.output, e))?.map(|m| m.length);
+        self.committed_output = self
+            .output
+            .mark()
+            .map_err(|e| io_error(&self.output, e))?
+            .map(|m| m.length);
         self.dirty = true;
         log::info!("reopened {}", self.output.describe());
         Ok(())
@@ -733,11 +820,16 @@ fn flush(output: &mut Output, batch: &mut Vec<u8>, stats: &mut Stats) -> Result<
 }
 
 fn io_error(output: &Output, source: io::Error) -> Error {
-    Error::Io { context: format!("cannot use {}", output.describe()), source }
+    Error::Io {
+        context: format!("cannot use {}", output.describe()),
+        source,
+    }
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Where `--from-end` starts a file: after its last newline, so that a line

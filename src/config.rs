@@ -88,9 +88,8 @@ pub struct FileValues {
 /// Reads and parses a config file. Relative paths in it are taken relative to
 /// the file's directory.
 pub fn parse_file(path: &Path) -> Result<FileValues, Error> {
-    let bytes = fs::read(path).map_err(|e| {
-        Error::usage(format!("cannot read config file {}: {e}", show(path)))
-    })?;
+    let bytes = fs::read(path)
+        .map_err(|e| Error::usage(format!("cannot read config file {}: {e}", show(path))))?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse_reader(&bytes, &show(path), base)
 }
@@ -101,7 +100,10 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
     let mut values = FileValues::default();
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let location = format!("{name}:{}", index + 1);
-        let err = |message: String| Error::Config { location: location.clone(), message };
+        let err = |message: String| Error::Config {
+            location: location.clone(),
+            message,
+        };
         let line = trim(raw.strip_suffix(b"\r").unwrap_or(raw));
         if line.is_empty() || line[0] == b'#' {
             continue;
@@ -190,7 +192,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = s.split_at(digits);
-    let n: u64 = number.parse().map_err(|_| "expected a positive number of bytes".to_string())?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a positive number of bytes".to_string())?;
     let scale: u64 = match unit {
         "" => 1,
         "K" | "k" | "KiB" => 1 << 10,
@@ -245,7 +249,9 @@ pub fn default_state_dir(env: impl Fn(&str) -> Option<OsString>, is_root: bool) 
             return xdg.join("log-collector");
         }
     }
-    let home = set("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = set("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/log-collector")
 }
 
@@ -260,7 +266,11 @@ pub fn resolve(args: &Args) -> Result<Settings, Error> {
 }
 
 /// Merges the command line over the config file's values and fills in defaults.
-pub fn merge(args: &Args, file: FileValues, config_file: Option<PathBuf>) -> Result<Settings, Error> {
+pub fn merge(
+    args: &Args,
+    file: FileValues,
+    config_file: Option<PathBuf>,
+) -> Result<Settings, Error> {
     // A bad value names the option when it came from the command line, and
     // `file:line` when it came from the config file.
     fn pick<T>(
@@ -297,12 +307,20 @@ pub fn merge(args: &Args, file: FileValues, config_file: Option<PathBuf>) -> Res
         });
     }
     if let Some(empty) = paths.iter().find(|p| p.as_os_str().is_empty()) {
-        return Err(Error::usage(format!("invalid PATH '{}': empty", show(empty))));
+        return Err(Error::usage(format!(
+            "invalid PATH '{}': empty",
+            show(empty)
+        )));
     }
 
     let interval = pick(&args.interval, file.interval, "interval", parse_duration)?;
     let format = pick(&args.format, file.format, "format", parse_format)?;
-    let max_line_bytes = pick(&args.max_line_bytes, file.max_line_bytes, "max-line-bytes", parse_size)?;
+    let max_line_bytes = pick(
+        &args.max_line_bytes,
+        file.max_line_bytes,
+        "max-line-bytes",
+        parse_size,
+    )?;
     let output = match (&args.output, file.output) {
         (Some(cli), _) => parse_output(OsString::from(cli)),
         (None, Some((value, _))) => parse_output(value),
@@ -310,7 +328,9 @@ pub fn merge(args: &Args, file: FileValues, config_file: Option<PathBuf>) -> Res
     };
     if let OutputSpec::Command(command) = &output {
         if command.is_empty() {
-            return Err(Error::usage("invalid value '|' for --output: the command is empty"));
+            return Err(Error::usage(
+                "invalid value '|' for --output: the command is empty",
+            ));
         }
     }
     let state_dir = match (&args.state_dir, file.state_dir) {
@@ -357,7 +377,19 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
-        for bad in ["0", "0ms", "", "ms", "1.5s", "-1", "2h", "61m", "1 s", "5d", "99999999999999999999"] {
+        for bad in [
+            "0",
+            "0ms",
+            "",
+            "ms",
+            "1.5s",
+            "-1",
+            "2h",
+            "61m",
+            "1 s",
+            "5d",
+            "99999999999999999999",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -382,7 +414,13 @@ mod tests {
              no-fsync = true\nstate-dir = state\noutput = |cat >/dev/null\nverbose = false\n",
         )
         .unwrap();
-        assert_eq!(v.paths, [PathBuf::from("/etc/logs/a.log"), PathBuf::from("/var/log/*.log")]);
+        assert_eq!(
+            v.paths,
+            [
+                PathBuf::from("/etc/logs/a.log"),
+                PathBuf::from("/var/log/*.log")
+            ]
+        );
         assert_eq!(v.interval, Some(("1s".into(), "/etc/lc.conf:5".into())));
         assert_eq!(v.once, Some(true));
         assert_eq!(v.from_end, Some(false));
@@ -394,7 +432,10 @@ mod tests {
     #[test]
     fn config_errors_name_file_and_line() {
         let cases = [
-            ("path = a\nbogus = 1\n", "/etc/lc.conf:2: unknown key `bogus`"),
+            (
+                "path = a\nbogus = 1\n",
+                "/etc/lc.conf:2: unknown key `bogus`",
+            ),
             ("\n\njust words\n", "/etc/lc.conf:3: expected `key = value`"),
             ("once = yes\n", "/etc/lc.conf:1: `once` takes true or false"),
             ("interval =\n", "/etc/lc.conf:1: `interval` has no value"),
@@ -425,9 +466,15 @@ mod tests {
     #[test]
     fn bad_values_name_their_source() {
         let file = parse("path = a.log\ninterval = 0\n").unwrap();
-        let args = Args { state_dir: Some("/tmp/s".into()), ..Args::default() };
+        let args = Args {
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
         let e = merge(&args, file, None).unwrap_err();
-        assert_eq!(e.to_string(), "/etc/lc.conf:2: invalid value '0' for `interval`: must be between 1ms and 1h");
+        assert_eq!(
+            e.to_string(),
+            "/etc/lc.conf:2: invalid value '0' for `interval`: must be between 1ms and 1h"
+        );
         let args = Args {
             paths: vec!["a".into()],
             format: Some("xml".into()),
@@ -435,7 +482,10 @@ mod tests {
             ..Args::default()
         };
         let e = merge(&args, FileValues::default(), None).unwrap_err();
-        assert_eq!(e.to_string(), "invalid value 'xml' for --format: expected raw or json");
+        assert_eq!(
+            e.to_string(),
+            "invalid value 'xml' for --format: expected raw or json"
+        );
         let e = merge(&Args::default(), FileValues::default(), None).unwrap_err();
         assert!(e.to_string().starts_with("no PATH given"));
     }
@@ -443,13 +493,24 @@ mod tests {
     #[test]
     fn state_dir_defaults() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
         };
         assert_eq!(
-            default_state_dir(env(&[("STATE_DIRECTORY", "/var/lib/lc:/x"), ("HOME", "/h")]), false),
+            default_state_dir(
+                env(&[("STATE_DIRECTORY", "/var/lib/lc:/x"), ("HOME", "/h")]),
+                false
+            ),
             PathBuf::from("/var/lib/lc")
         );
-        assert_eq!(default_state_dir(env(&[("HOME", "/h")]), true), PathBuf::from("/var/lib/log-collector"));
+        assert_eq!(
+            default_state_dir(env(&[("HOME", "/h")]), true),
+            PathBuf::from("/var/lib/log-collector")
+        );
         assert_eq!(
             default_state_dir(env(&[("HOME", "/h"), ("XDG_STATE_HOME", "/xdg")]), false),
             PathBuf::from("/xdg/log-collector")

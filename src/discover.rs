@@ -35,7 +35,10 @@ impl Spec {
         } else {
             None
         };
-        Spec { path: path.to_path_buf(), pattern }
+        Spec {
+            path: path.to_path_buf(),
+            pattern,
+        }
     }
 
     pub fn is_pattern(&self) -> bool {
@@ -70,29 +73,43 @@ pub fn expand(specs: &[Spec], found: &mut Vec<Found>, problems: &mut Vec<DirProb
     for spec in specs {
         let Some((dir, pattern)) = &spec.pattern else {
             if seen.insert(spec.path.clone()) {
-                found.push(Found { path: spec.path.clone(), literal: true });
+                found.push(Found {
+                    path: spec.path.clone(),
+                    literal: true,
+                });
             }
             continue;
         };
         // An existing file whose name contains wildcard characters is taken literally.
         if fs::symlink_metadata(&spec.path).is_ok() {
             if seen.insert(spec.path.clone()) {
-                found.push(Found { path: spec.path.clone(), literal: true });
+                found.push(Found {
+                    path: spec.path.clone(),
+                    literal: true,
+                });
             }
             continue;
         }
-        let names = listings.entry(dir.as_path()).or_insert_with(|| match list(dir) {
-            Ok(names) => Some(names),
-            Err(error) => {
-                problems.push(DirProblem { dir: dir.clone(), error });
-                None
-            }
-        });
+        let names = listings
+            .entry(dir.as_path())
+            .or_insert_with(|| match list(dir) {
+                Ok(names) => Some(names),
+                Err(error) => {
+                    problems.push(DirProblem {
+                        dir: dir.clone(),
+                        error,
+                    });
+                    None
+                }
+            });
         for name in names.iter().flatten() {
             if name_matches(pattern, name) {
                 let path = dir_join(&spec.path, dir, name);
                 if seen.insert(path.clone()) {
-                    found.push(Found { path, literal: false });
+                    found.push(Found {
+                        path,
+                        literal: false,
+                    });
                 }
             }
         }
@@ -229,7 +246,8 @@ fn class(pattern: &[u8], c: u32) -> Option<(bool, usize)> {
         first = false;
         let (lo, len) = char_at(&pattern[i..]);
         i += len;
-        let is_range = pattern.get(i) == Some(&b'-') && pattern.get(i + 1).is_some_and(|&b| b != b']');
+        let is_range =
+            pattern.get(i) == Some(&b'-') && pattern.get(i + 1).is_some_and(|&b| b != b']');
         if is_range {
             let (hi, len) = char_at(&pattern[i + 1..]);
             i += 1 + len;
@@ -266,7 +284,10 @@ mod tests {
             ("a[x-]b", "a-b"),
         ];
         for (p, n) in yes {
-            assert!(glob_match(p.as_bytes(), n.as_bytes()), "{p} should match {n}");
+            assert!(
+                glob_match(p.as_bytes(), n.as_bytes()),
+                "{p} should match {n}"
+            );
         }
         let no: &[(&str, &str)] = &[
             ("*.log", "app.log.1"),
@@ -279,10 +300,16 @@ mod tests {
             ("[a-c]", "é"),
         ];
         for (p, n) in no {
-            assert!(!glob_match(p.as_bytes(), n.as_bytes()), "{p} should not match {n}");
+            assert!(
+                !glob_match(p.as_bytes(), n.as_bytes()),
+                "{p} should not match {n}"
+            );
         }
         assert!(glob_match(b"*", b""));
-        assert!(glob_match(b"?", b"\xff"), "an invalid byte is one character");
+        assert!(
+            glob_match(b"?", b"\xff"),
+            "an invalid byte is one character"
+        );
         assert!(glob_match(b"a\xffb", b"a\xffb"));
     }
 
@@ -303,10 +330,15 @@ mod tests {
             fs::write(d.join(name), b"x\n").unwrap();
         }
         // The literal `we[ird].log` is also matched by `*.log`; either way it is listed once.
-    let specs: Vec<Spec> = [d.join("*.log"), d.join("a.log"), d.join("we[ird].log"), d.join("missing.log")]
-            .iter()
-            .map(|p| Spec::new(p))
-            .collect();
+        let specs: Vec<Spec> = [
+            d.join("*.log"),
+            d.join("a.log"),
+            d.join("we[ird].log"),
+            d.join("missing.log"),
+        ]
+        .iter()
+        .map(|p| Spec::new(p))
+        .collect();
         assert!(specs[0].is_pattern() && !specs[1].is_pattern() && specs[2].is_pattern());
         let (mut found, mut problems) = (Vec::new(), Vec::new());
         expand(&specs, &mut found, &mut problems);
@@ -330,7 +362,13 @@ mod tests {
 
     #[test]
     fn relative_patterns_stay_relative() {
-        assert_eq!(dir_join(Path::new("*.log"), Path::new("."), b"a.log"), PathBuf::from("a.log"));
-        assert_eq!(dir_join(Path::new("x/*.log"), Path::new("x"), b"a.log"), PathBuf::from("x/a.log"));
+        assert_eq!(
+            dir_join(Path::new("*.log"), Path::new("."), b"a.log"),
+            PathBuf::from("a.log")
+        );
+        assert_eq!(
+            dir_join(Path::new("x/*.log"), Path::new("x"), b"a.log"),
+            PathBuf::from("x/a.log")
+        );
     }
 }

@@ -126,7 +126,14 @@ fn escape_str(s: &[u8], out: &mut Vec<u8>) {
             0x0c => out.extend_from_slice(b"\\f"),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
             }
         }
         start = i + 1;
@@ -143,8 +150,10 @@ mod tests {
         let mut out = Vec::new();
         let n = Encoder::new(Format::Json, path).encode(chunk, &mut out);
         let text = std::str::from_utf8(&out).expect("json output is UTF-8");
-        let values: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).expect("each line parses")).collect();
+        let values: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line parses"))
+            .collect();
         assert_eq!(values.len() as u64, n);
         assert!(out.ends_with(b"\n"));
         values
@@ -154,15 +163,33 @@ mod tests {
     fn raw_is_byte_exact() {
         let enc = Encoder::new(Format::Raw, b"/x");
         let mut out = Vec::new();
-        let n = enc.encode(Chunk::Lines { offset: 0, bytes: b"a\r\n\0\n\n" }, &mut out);
+        let n = enc.encode(
+            Chunk::Lines {
+                offset: 0,
+                bytes: b"a\r\n\0\n\n",
+            },
+            &mut out,
+        );
         assert_eq!(n, 3);
-        enc.encode(Chunk::Piece { offset: 6, bytes: b"\xffpiece" }, &mut out);
+        enc.encode(
+            Chunk::Piece {
+                offset: 6,
+                bytes: b"\xffpiece",
+            },
+            &mut out,
+        );
         assert_eq!(out, b"a\r\n\0\n\n\xffpiece\n");
     }
 
     #[test]
     fn json_fields_and_offsets() {
-        let v = json(b"/var/log/a \"b\".log", Chunk::Lines { offset: 10, bytes: b"one\r\n\ntab\there\n" });
+        let v = json(
+            b"/var/log/a \"b\".log",
+            Chunk::Lines {
+                offset: 10,
+                bytes: b"one\r\n\ntab\there\n",
+            },
+        );
         assert_eq!(v.len(), 3);
         assert_eq!(v[0]["path"], "/var/log/a \"b\".log");
         assert_eq!(v[0]["offset"], 10);
@@ -171,7 +198,13 @@ mod tests {
         assert_eq!(v[1]["line"], "");
         assert_eq!(v[2]["offset"], 16);
         assert_eq!(v[2]["line"], "tab\there");
-        let v = json(b"/p\xff", Chunk::Piece { offset: u64::MAX, bytes: b"bad \xc3\x28 \xf0\x9f\x98\x80 \x01\x7f" });
+        let v = json(
+            b"/p\xff",
+            Chunk::Piece {
+                offset: u64::MAX,
+                bytes: b"bad \xc3\x28 \xf0\x9f\x98\x80 \x01\x7f",
+            },
+        );
         assert_eq!(v[0]["path"], "/p\u{FFFD}");
         assert_eq!(v[0]["offset"], u64::MAX);
         assert_eq!(v[0]["line"], "bad \u{FFFD}( \u{1F600} \u{1}\u{7f}");

@@ -36,13 +36,20 @@ impl ExitCode {
 #[derive(Debug)]
 pub enum Error {
     /// A bad flag or value. The message names the option and the value.
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
     /// A bad line in a config file: `location` is `file:line`.
     Config { location: String, message: String },
     /// An I/O failure on a named thing (the context says what and which).
     Io { context: String, source: io::Error },
     /// The checkpoint file cannot be trusted. `line` is 0 when the whole file is at fault.
-    Checkpoint { path: String, line: usize, message: String },
+    Checkpoint {
+        path: String,
+        line: usize,
+        message: String,
+    },
     /// Another collector holds the state dir.
     LockHeld { lock: String },
     /// The output went away for good (stdout closed).
@@ -52,7 +59,10 @@ pub enum Error {
 impl Error {
     /// A usage error without a hint line.
     pub fn usage(message: impl Into<String>) -> Error {
-        Error::Usage { message: message.into(), hint: None }
+        Error::Usage {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// The exit status this error ends the process with.
@@ -93,10 +103,18 @@ impl fmt::Display for Error {
             Error::Usage { message, .. } => write!(f, "{message}"),
             Error::Config { location, message } => write!(f, "{location}: {message}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Checkpoint { path, line: 0, message } => {
+            Error::Checkpoint {
+                path,
+                line: 0,
+                message,
+            } => {
                 write!(f, "checkpoint file {path}: {message}")
             }
-            Error::Checkpoint { path, line, message } => {
+            Error::Checkpoint {
+                path,
+                line,
+                message,
+            } => {
                 write!(f, "checkpoint file {path}:{line}: {message}")
             }
             Error::LockHeld { lock } => write!(
@@ -125,7 +143,10 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn context<F: FnOnce() -> String>(self, what: F) -> Result<T, Error> {
-        self.map_err(|source| Error::Io { context: what(), source })
+        self.map_err(|source| Error::Io {
+            context: what(),
+            source,
+        })
     }
 }
 
@@ -144,15 +165,24 @@ mod tests {
         assert_eq!(ExitCode::Failure.code(), 1);
         assert_eq!(ExitCode::Usage.code(), 2);
         assert_eq!(Error::usage("x").exit_code(), ExitCode::Usage);
-        let lock = Error::LockHeld { lock: "/s/lock".into() };
+        let lock = Error::LockHeld {
+            lock: "/s/lock".into(),
+        };
         assert_eq!(lock.exit_code(), ExitCode::Failure);
     }
 
     #[test]
     fn messages_name_their_subject() {
-        let e = Error::Checkpoint { path: "/s/checkpoints".into(), line: 3, message: "bad".into() };
+        let e = Error::Checkpoint {
+            path: "/s/checkpoints".into(),
+            line: 3,
+            message: "bad".into(),
+        };
         assert_eq!(e.to_string(), "checkpoint file /s/checkpoints:3: bad");
-        let e = Error::Config { location: "/etc/lc.conf:7".into(), message: "unknown key".into() };
+        let e = Error::Config {
+            location: "/etc/lc.conf:7".into(),
+            message: "unknown key".into(),
+        };
         assert_eq!(e.to_string(), "/etc/lc.conf:7: unknown key");
         let r: io::Result<()> = Err(io::Error::from(io::ErrorKind::NotFound));
         let e = r.context(|| "cannot open /x".to_string()).unwrap_err();

@@ -19,7 +19,10 @@ pub struct FileId {
 
 impl FileId {
     pub fn of(meta: &Metadata) -> FileId {
-        FileId { dev: meta.dev(), ino: meta.ino() }
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
     }
 }
 
@@ -69,7 +72,10 @@ pub fn kind(meta: &Metadata) -> Kind {
 /// FIFO between stat and open from blocking the loop; it changes nothing for
 /// regular files. The caller checks with `fstat` that it got a regular file.
 pub fn open_for_reading(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// Reads as much of `buf` as the file holds at `offset`; short only at EOF.
@@ -91,7 +97,10 @@ pub fn fingerprint(file: &File, size: u64) -> io::Result<Fingerprint> {
     let want = size.min(FINGERPRINT_BYTES);
     let mut head = [0u8; FINGERPRINT_BYTES as usize];
     let got = read_full_at(file, &mut head[..want as usize], 0)?;
-    Ok(Fingerprint { len: got as u64, hash: fnv1a(&head[..got]) })
+    Ok(Fingerprint {
+        len: got as u64,
+        hash: fnv1a(&head[..got]),
+    })
 }
 
 /// Re-checks a file whose size changed, in one read of its head: `None` if
@@ -107,7 +116,10 @@ pub fn recheck(file: &File, size: u64, known: Fingerprint) -> io::Result<Option<
     if got < known.len || fnv1a(&head[..known.len as usize]) != known.hash {
         return Ok(None);
     }
-    Ok(Some(Fingerprint { len: got, hash: fnv1a(&head[..got as usize]) }))
+    Ok(Some(Fingerprint {
+        len: got,
+        hash: fnv1a(&head[..got as usize]),
+    }))
 }
 
 #[cfg(test)]
@@ -135,9 +147,21 @@ mod tests {
         f.write_all(&[b'x'; 2000]).unwrap();
         let full = fingerprint(&r, 2006).unwrap();
         assert_eq!(full.len, FINGERPRINT_BYTES);
-        assert_eq!(recheck(&r, 2006, small).unwrap(), Some(full), "a grown file keeps its identity");
-        assert_eq!(recheck(&r, 1023, full).unwrap(), None, "one byte under the window cannot match");
+        assert_eq!(
+            recheck(&r, 2006, small).unwrap(),
+            Some(full),
+            "a grown file keeps its identity"
+        );
+        assert_eq!(
+            recheck(&r, 1023, full).unwrap(),
+            None,
+            "one byte under the window cannot match"
+        );
         std::fs::write(&path, b"jello\n").unwrap();
-        assert_eq!(recheck(&r, 6, small).unwrap(), None, "a changed head is another file");
+        assert_eq!(
+            recheck(&r, 6, small).unwrap(),
+            None,
+            "a changed head is another file"
+        );
     }
 }

@@ -34,7 +34,13 @@ pub struct Split {
 /// `after_cut` = true and a leading `\n` is consumed without a line. That way
 /// a restart from a checkpoint at a piece boundary neither repeats nor invents
 /// a line.
-pub fn split<'a>(buf: &'a [u8], start: u64, max: usize, mut after_cut: bool, mut emit: impl FnMut(Chunk<'a>)) -> Split {
+pub fn split<'a>(
+    buf: &'a [u8],
+    start: u64,
+    max: usize,
+    mut after_cut: bool,
+    mut emit: impl FnMut(Chunk<'a>),
+) -> Split {
     debug_assert!(max >= 1);
     let mut pos = 0;
     let mut run_start = 0;
@@ -52,9 +58,15 @@ pub fn split<'a>(buf: &'a [u8], start: u64, max: usize, mut after_cut: bool, mut
             Some(i) => pos += i + 1,
             None if buf.len() - pos >= max => {
                 if run_start < pos {
-                    emit(Chunk::Lines { offset: start + run_start as u64, bytes: &buf[run_start..pos] });
+                    emit(Chunk::Lines {
+                        offset: start + run_start as u64,
+                        bytes: &buf[run_start..pos],
+                    });
                 }
-                emit(Chunk::Piece { offset: start + pos as u64, bytes: &buf[pos..pos + max] });
+                emit(Chunk::Piece {
+                    offset: start + pos as u64,
+                    bytes: &buf[pos..pos + max],
+                });
                 pos += max;
                 run_start = pos;
                 after_cut = true;
@@ -63,16 +75,25 @@ pub fn split<'a>(buf: &'a [u8], start: u64, max: usize, mut after_cut: bool, mut
         }
     }
     if run_start < pos {
-        emit(Chunk::Lines { offset: start + run_start as u64, bytes: &buf[run_start..pos] });
+        emit(Chunk::Lines {
+            offset: start + run_start as u64,
+            bytes: &buf[run_start..pos],
+        });
     }
-    Split { consumed: pos, after_cut }
+    Split {
+        consumed: pos,
+        after_cut,
+    }
 }
 
 /// Delivers the unfinished rest of a file that is gone as a final piece.
 /// `rest` is what `split` left unconsumed, all of the file's remaining bytes.
 pub fn final_piece<'a>(rest: &'a [u8], start: u64, emit: impl FnOnce(Chunk<'a>)) {
     if !rest.is_empty() {
-        emit(Chunk::Piece { offset: start, bytes: rest });
+        emit(Chunk::Piece {
+            offset: start,
+            bytes: rest,
+        });
     }
 }
 
@@ -82,7 +103,12 @@ mod tests {
     use proptest::prelude::*;
 
     /// Every delivered line as (offset, bytes without newline), the simple way.
-    fn collect(buf: &[u8], start: u64, max: usize, after_cut: bool) -> (Vec<(u64, Vec<u8>)>, Split) {
+    fn collect(
+        buf: &[u8],
+        start: u64,
+        max: usize,
+        after_cut: bool,
+    ) -> (Vec<(u64, Vec<u8>)>, Split) {
         let mut out = Vec::new();
         let split = split(buf, start, max, after_cut, |chunk| match chunk {
             Chunk::Lines { offset, bytes } => {
@@ -151,27 +177,64 @@ mod tests {
     #[test]
     fn plain_lines_partial_tail_and_empty_lines() {
         let (lines, split) = collect(b"a\n\nbc\r\nde", 100, 10, false);
-        assert_eq!(lines, [(100, b"a".to_vec()), (102, b"".to_vec()), (103, b"bc\r".to_vec())]);
-        assert_eq!(split, Split { consumed: 7, after_cut: false });
+        assert_eq!(
+            lines,
+            [
+                (100, b"a".to_vec()),
+                (102, b"".to_vec()),
+                (103, b"bc\r".to_vec())
+            ]
+        );
+        assert_eq!(
+            split,
+            Split {
+                consumed: 7,
+                after_cut: false
+            }
+        );
     }
 
     #[test]
     fn long_lines_are_cut_into_exact_pieces() {
         let (lines, split) = collect(b"abcdefg\nxy\n", 0, 3, false);
-        let want: Vec<(u64, Vec<u8>)> = vec![(0, b"abc".to_vec()), (3, b"def".to_vec()), (6, b"g".to_vec()), (8, b"xy".to_vec())];
+        let want: Vec<(u64, Vec<u8>)> = vec![
+            (0, b"abc".to_vec()),
+            (3, b"def".to_vec()),
+            (6, b"g".to_vec()),
+            (8, b"xy".to_vec()),
+        ];
         assert_eq!(lines, want);
         assert_eq!(split.consumed, 11);
         // Exactly twice the maximum: two pieces, no empty line after them.
         let (lines, _) = collect(b"abcdef\nz\n", 0, 3, false);
-        assert_eq!(lines, [(0, b"abc".to_vec()), (3, b"def".to_vec()), (7, b"z".to_vec())]);
+        assert_eq!(
+            lines,
+            [
+                (0, b"abc".to_vec()),
+                (3, b"def".to_vec()),
+                (7, b"z".to_vec())
+            ]
+        );
         // A piece is delivered as soon as its bytes are there.
         let (lines, split) = collect(b"abc", 0, 3, false);
         assert_eq!(lines, [(0, b"abc".to_vec())]);
-        assert_eq!(split, Split { consumed: 3, after_cut: true });
+        assert_eq!(
+            split,
+            Split {
+                consumed: 3,
+                after_cut: true
+            }
+        );
         // ...and the newline that then ends the line is swallowed.
         let (lines, split) = collect(b"\nxyz\n", 3, 3, true);
         assert_eq!(lines, [(4, b"xyz".to_vec())]);
-        assert_eq!(split, Split { consumed: 5, after_cut: false });
+        assert_eq!(
+            split,
+            Split {
+                consumed: 5,
+                after_cut: false
+            }
+        );
     }
 
     #[test]
@@ -189,7 +252,13 @@ mod tests {
     fn final_piece_of_a_gone_file() {
         let mut got = Vec::new();
         final_piece(b"tail", 40, |c| got.push(c));
-        assert_eq!(got, [Chunk::Piece { offset: 40, bytes: b"tail" }]);
+        assert_eq!(
+            got,
+            [Chunk::Piece {
+                offset: 40,
+                bytes: b"tail"
+            }]
+        );
         final_piece(b"", 40, |_| panic!("nothing to deliver"));
     }
 

@@ -32,7 +32,13 @@ pub fn init(verbose: bool) {
         });
     } else {
         builder.format(|buf, record| {
-            writeln!(buf, "{} {:<5} {}", timestamp(SystemTime::now()), record.level(), record.args())
+            writeln!(
+                buf,
+                "{} {:<5} {}",
+                timestamp(SystemTime::now()),
+                record.level(),
+                record.args()
+            )
         });
     }
     // Only fails if a logger is already set, which would be a bug in a test.
@@ -41,12 +47,22 @@ pub fn init(verbose: bool) {
 
 /// Whether stderr is the stream systemd named in `JOURNAL_STREAM` (`dev:ino`).
 fn stderr_is_journal() -> bool {
-    let Some(value) = std::env::var_os("JOURNAL_STREAM") else { return false };
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
     let value = value.to_string_lossy();
-    let Some((dev, ino)) = value.split_once(':') else { return false };
-    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else { return false };
-    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else { return false };
-    std::fs::File::from(fd).metadata().is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+    let Some((dev, ino)) = value.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
 /// `2026-11-25T10:15:30.123Z`: UTC, millisecond precision.

@@ -34,7 +34,10 @@ fn run() -> Result<(), Error> {
     if settings.verbose && !args.verbose {
         log::set_max_level(log::LevelFilter::Debug);
     }
-    let signals = Signals::install().map_err(|e| Error::Io { context: "cannot install signal handlers".into(), source: e })?;
+    let signals = Signals::install().map_err(|e| Error::Io {
+        context: "cannot install signal handlers".into(),
+        source: e,
+    })?;
     collector::run(settings, &|| config::resolve(&args), &signals)
 }
 
@@ -61,7 +64,13 @@ fn parse_args() -> Result<Args, Error> {
             exit(ExitCode::Success.code());
         }
         Err(early) => Err(Error::Usage {
-            message: early.output.trim().lines().next().unwrap_or("invalid arguments").to_string(),
+            message: early
+                .output
+                .trim()
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .to_string(),
             hint: Some("run log-collector --help for usage".into()),
         }),
     }

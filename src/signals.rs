@@ -56,7 +56,12 @@ impl Signals {
                 unsafe { libc::_exit(0) };
             }
         })?;
-        Ok(Signals { stop, reload, stats, wake })
+        Ok(Signals {
+            stop,
+            reload,
+            stats,
+            wake,
+        })
     }
 
     /// Whether TERM or INT arrived.

@@ -57,7 +57,13 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    pub fn new(id: FileId, path: PathBuf, format: Format, fingerprint: Fingerprint, offset: u64) -> Tracked {
+    pub fn new(
+        id: FileId,
+        path: PathBuf,
+        format: Format,
+        fingerprint: Fingerprint,
+        offset: u64,
+    ) -> Tracked {
         let encoder = Encoder::new(format, path.as_os_str().as_encoded_bytes());
         Tracked {
             id,
@@ -159,7 +165,12 @@ pub enum Start {
 /// - `at_startup`: this is the first cycle after start-up;
 /// - `path_has_history`: the checkpoint names some file under this path (so a
 ///   new file there was created by a rotation while we were stopped).
-pub fn start(checkpointed: Option<u64>, at_startup: bool, from_end: bool, path_has_history: bool) -> Start {
+pub fn start(
+    checkpointed: Option<u64>,
+    at_startup: bool,
+    from_end: bool,
+    path_has_history: bool,
+) -> Start {
     match (checkpointed, at_startup, from_end, path_has_history) {
         (Some(offset), _, _, _) => Start::Resume(offset),
         (None, true, true, false) => Start::End,
@@ -195,7 +206,11 @@ mod tests {
             ((None, false, false, true), Start::Beginning),
         ];
         for ((cp, boot, end, hist), want) in cases {
-            assert_eq!(start(cp, boot, end, hist), want, "{cp:?} {boot} {end} {hist}");
+            assert_eq!(
+                start(cp, boot, end, hist),
+                want,
+                "{cp:?} {boot} {end} {hist}"
+            );
         }
     }
 
@@ -208,7 +223,10 @@ mod tests {
         t.after_cut = true;
         t.finished = true;
         t.roll_back();
-        assert_eq!((t.offset, t.read_pos, t.after_cut, t.finished), (5, 5, false, false));
+        assert_eq!(
+            (t.offset, t.read_pos, t.after_cut, t.finished),
+            (5, 5, false, false)
+        );
         let e = t.entry();
         assert_eq!((e.offset, e.retired), (5, None));
     }

@@ -50,9 +50,19 @@ impl Output {
             OutputSpec::Stdout => {
                 // A duplicate of fd 1, so it can be written and synced as a File
                 // without taking std's line-buffered stdout lock.
-                let file = File::from(io::stdout().as_fd().try_clone_to_owned().context(|| "cannot use stdout".into())?);
+                let file = File::from(
+                    io::stdout()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .context(|| "cannot use stdout".into())?,
+                );
                 let syncable = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-                Ok(Output { kind: Kind::Stdout, path: None, file, syncable })
+                Ok(Output {
+                    kind: Kind::Stdout,
+                    path: None,
+                    file,
+                    syncable,
+                })
             }
             OutputSpec::Path(path) => open_path(path, stop),
             OutputSpec::Command(_) => Err(Error::usage(
@@ -88,10 +98,14 @@ impl Output {
 
     fn classify(&self, e: io::Error) -> WriteError {
         match (self.kind, e.kind()) {
-            (Kind::Stdout, io::ErrorKind::BrokenPipe) => {
-                WriteError::Gone(Error::OutputGone { what: "stdout".into(), source: e })
-            }
-            (Kind::Stdout, _) => WriteError::Gone(Error::Io { context: "cannot write to stdout".into(), source: e }),
+            (Kind::Stdout, io::ErrorKind::BrokenPipe) => WriteError::Gone(Error::OutputGone {
+                what: "stdout".into(),
+                source: e,
+            }),
+            (Kind::Stdout, _) => WriteError::Gone(Error::Io {
+                context: "cannot write to stdout".into(),
+                source: e,
+            }),
             _ => WriteError::Retry(e),
         }
     }
@@ -102,7 +116,10 @@ impl Output {
             return Ok(None);
         }
         let meta = self.file.metadata()?;
-        Ok(Some(OutputMark { id: FileId::of(&meta), length: meta.len() }))
+        Ok(Some(OutputMark {
+            id: FileId::of(&meta),
+            length: meta.len(),
+        }))
     }
 
     /// Cuts a file output back to `length`: bytes past it were never confirmed
@@ -116,11 +133,16 @@ impl Output {
 
     /// After a `Retry` error: a file is cut back to `committed`; a FIFO waits
     /// for a new reader.
-    pub fn recover(&mut self, committed: Option<u64>, stop: &dyn Fn() -> bool) -> Result<(), Error> {
+    pub fn recover(
+        &mut self,
+        committed: Option<u64>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(), Error> {
         match self.kind {
             Kind::File => {
                 if let Some(length) = committed {
-                    self.cut_back(length).context(|| format!("cannot cut back {}", self.describe()))?;
+                    self.cut_back(length)
+                        .context(|| format!("cannot cut back {}", self.describe()))?;
                 }
                 Ok(())
             }
@@ -139,7 +161,9 @@ impl Output {
 }
 
 fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
-    let is_fifo = std::fs::metadata(path).map(|m| m.file_type().is_fifo()).unwrap_or(false);
+    let is_fifo = std::fs::metadata(path)
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false);
     if is_fifo {
         return open_fifo(path, stop);
     }
@@ -149,14 +173,21 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
         .mode(0o640)
         .open(path)
         .context(|| format!("cannot open output file {}", show(path)))?;
-    let meta = file.metadata().context(|| format!("cannot stat output file {}", show(path)))?;
+    let meta = file
+        .metadata()
+        .context(|| format!("cannot stat output file {}", show(path)))?;
     if !meta.is_file() {
         return Err(Error::usage(format!(
             "invalid value '{}' for --output: not a regular file or FIFO",
             show(path)
         )));
     }
-    Ok(Output { kind: Kind::File, path: Some(path.to_path_buf()), file, syncable: true })
+    Ok(Output {
+        kind: Kind::File,
+        path: Some(path.to_path_buf()),
+        file,
+        syncable: true,
+    })
 }
 
 /// Opens a FIFO for writing without blocking: with no reader the open fails
@@ -164,7 +195,11 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
 fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
     let mut told = false;
     loop {
-        match OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path) {
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
             Ok(file) => {
                 // Writes block from here on: backpressure, not dropped lines.
                 // SAFETY: fcntl on a descriptor we own, with integer arguments only.
@@ -177,7 +212,12 @@ fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
                 if told {
                     log::info!("FIFO {} has a reader", show(path));
                 }
-                return Ok(Output { kind: Kind::Fifo, path: Some(path.to_path_buf()), file, syncable: false });
+                return Ok(Output {
+                    kind: Kind::Fifo,
+                    path: Some(path.to_path_buf()),
+                    file,
+                    syncable: false,
+                });
             }
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
                 if !told {
@@ -192,7 +232,12 @@ fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(e) => return Err(Error::Io { context: format!("cannot open FIFO {}", show(path)), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    context: format!("cannot open FIFO {}", show(path)),
+                    source: e,
+                })
+            }
         }
     }
 }

@@ -1,0 +1,7 @@
+//! Integration tests: one binary, one module per topic. Each test runs the
+//! built collector against real files in a temp dir and checks its output
+//! byte for byte.
+
+mod util;
+
+mod smoke;

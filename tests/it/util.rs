@@ -1,0 +1,338 @@
+//! The test harness: a `Scenario` owns a temp dir with the log files and the
+//! state dir, has verbs for what happens to log files (append, rotate,
+//! truncate, remove), and runs the collector once or as a daemon.
+//!
+//! The binary is `CARGO_BIN_EXE_log-collector`, started through the runner
+//! named by `LOG_COLLECTOR_TEST_RUNNER` when that is set (e.g.
+//! `qemu-aarch64-static` for ARM builds). Waits use deadlines and polling,
+//! never fixed sleeps; deadlines only catch hangs and are generous.
+
+#![allow(dead_code)]
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long any wait may take before the test fails as hung.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Scenario {
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+}
+
+/// The result of a run to completion.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+impl Scenario {
+    pub fn new() -> Scenario {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state");
+        Scenario { dir, state }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Appends bytes to a file, creating it if needed.
+    pub fn append(&self, name: &str, bytes: &[u8]) {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))
+            .expect("open for append");
+        f.write_all(bytes).expect("append");
+    }
+
+    /// Creates or replaces a file's content in place (same inode if it exists).
+    pub fn write(&self, name: &str, bytes: &[u8]) {
+        fs::write(self.path(name), bytes).expect("write");
+    }
+
+    /// logrotate's default: rename, then the writer creates a new file.
+    pub fn rename(&self, from: &str, to: &str) {
+        fs::rename(self.path(from), self.path(to)).expect("rename");
+    }
+
+    /// logrotate's copytruncate: copy the content away, truncate in place.
+    pub fn copytruncate(&self, name: &str, copy: &str) {
+        fs::copy(self.path(name), self.path(copy)).expect("copy");
+        OpenOptions::new()
+            .write(true)
+            .open(self.path(name))
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+    }
+
+    pub fn truncate(&self, name: &str) {
+        OpenOptions::new()
+            .write(true)
+            .open(self.path(name))
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+    }
+
+    pub fn remove(&self, name: &str) {
+        fs::remove_file(self.path(name)).expect("remove");
+    }
+
+    pub fn mkfifo(&self, name: &str) {
+        let status = Command::new("mkfifo")
+            .arg(self.path(name))
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.path(name)).unwrap_or_default()
+    }
+
+    /// The collector command, run in the scenario's dir with its state dir.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let bin = env!("CARGO_BIN_EXE_log-collector");
+        let runner = std::env::var("LOG_COLLECTOR_TEST_RUNNER").unwrap_or_default();
+        let mut words = runner.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(first) => {
+                let mut c = Command::new(first);
+                c.args(words).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.current_dir(self.dir.path())
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("STATE_DIRECTORY")
+            .env("RUST_BACKTRACE", "0");
+        cmd
+    }
+
+    /// The collector command without `--state-dir` (for tests of its defaults).
+    pub fn bare_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_log-collector"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("RUST_BACKTRACE", "0");
+        cmd
+    }
+
+    /// Runs with `--once` and the given arguments, to completion.
+    pub fn once(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--once"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// Runs with exactly these arguments, to completion (with a deadline).
+    pub fn run(&self, args: &[&str]) -> Run {
+        let d = Daemon::start(self.command(args));
+        d.wait_exit()
+    }
+
+    /// Starts the collector in the background.
+    pub fn spawn(&self, args: &[&str]) -> Daemon {
+        Daemon::start(self.command(args))
+    }
+}
+
+/// A running collector, its stdout and stderr collected in the background.
+pub struct Daemon {
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+fn drain(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => into.lock().unwrap().extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+}
+
+impl Daemon {
+    pub fn start(mut cmd: Command) -> Daemon {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start log-collector");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            drain(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            drain(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
+        Daemon {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until stdout satisfies `pred`; fails the test with both streams if it never does.
+    pub fn wait_stdout(&self, what: &str, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let out = wait_until(what, || {
+            let out = self.stdout();
+            pred(&out).then_some(out)
+        });
+        out.unwrap_or_else(|| {
+            panic!(
+                "timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&self.stdout()),
+                self.stderr()
+            )
+        })
+    }
+
+    /// Waits until stdout holds exactly `want`.
+    pub fn wait_stdout_eq(&self, want: &[u8]) {
+        self.wait_stdout(
+            &format!("stdout == {:?}", String::from_utf8_lossy(want)),
+            |out| out.len() >= want.len(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&self.stdout()),
+            String::from_utf8_lossy(want)
+        );
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str) {
+        if wait_until(needle, || self.stderr().contains(needle).then_some(())).is_none() {
+            panic!(
+                "timed out waiting for stderr to contain {needle:?}\nstderr:\n{}",
+                self.stderr()
+            );
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with a pid we started and a valid signal number.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// SIGKILL: no chance to save anything.
+    pub fn kill9(mut self) -> Run {
+        let _ = self.child.kill();
+        self.wait_exit()
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(self) -> Run {
+        self.signal(libc::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits for the process to exit on its own (with a deadline) and collects its output.
+    pub fn wait_exit(mut self) -> Run {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                panic!("log-collector did not exit\nstderr:\n{}", self.stderr());
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Run {
+            status,
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` until it returns `Some` or the deadline passes.
+pub fn wait_until<T>(_what: &str, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if start.elapsed() > DEADLINE {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until a file's content satisfies `pred`, failing the test otherwise.
+pub fn wait_file(path: &Path, what: &str, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    wait_until(what, || {
+        let bytes = fs::read(path).unwrap_or_default();
+        pred(&bytes).then_some(bytes)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "timed out waiting for {what} in {}; it holds:\n{}",
+            path.display(),
+            String::from_utf8_lossy(&fs::read(path).unwrap_or_default())
+        )
+    })
+}
+
+/// `n` numbered lines `prefix-1\n` .. `prefix-n\n`.
+pub fn numbered(prefix: &str, from: usize, to: usize) -> Vec<u8> {
+    (from..=to)
+        .flat_map(|i| format!("{prefix}-{i}\n").into_bytes())
+        .collect()
+}
