@@ -174,7 +174,7 @@ impl<'a> Collector<'a> {
             .map(|m| m.length);
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
-            buf: vec![0; READ_CHUNK.max(settings.max_line_bytes + 1)],
+            buf: vec![0; READ_CHUNK],
             settings,
             store,
             output,
@@ -578,6 +578,13 @@ impl<'a> Collector<'a> {
                 flush(&mut self.output, &mut self.batch, &mut self.stats)?;
             }
             if split.consumed == 0 {
+                if n == self.buf.len() && self.buf.len() <= max {
+                    // A line longer than the buffer but within the maximum: grow
+                    // the buffer (up to one maximal line) and read it again.
+                    let grown = (self.buf.len() * 2).min(max + 1);
+                    self.buf.resize(grown, 0);
+                    continue;
+                }
                 break; // An unfinished line: wait for the rest of it.
             }
             budget = budget.saturating_sub(split.consumed as u64);
@@ -597,9 +604,13 @@ impl<'a> Collector<'a> {
     fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
         let t = self.files.get_mut(&seq).expect("still tracked");
         if let Some(file) = t.file.as_ref() {
+            // What is left is shorter than a maximal line, or it would have been cut.
             let rest = usize::try_from(t.size - t.offset)
                 .unwrap_or(usize::MAX)
-                .min(self.buf.len());
+                .min(self.settings.max_line_bytes);
+            if self.buf.len() < rest {
+                self.buf.resize(rest, 0);
+            }
             match identity::read_full_at(file, &mut self.buf[..rest], t.offset) {
                 Ok(n) => {
                     let (encoder, batch, lines) =
@@ -763,7 +774,7 @@ impl<'a> Collector<'a> {
                     );
                 }
             }
-            self.buf.resize(READ_CHUNK.max(new.max_line_bytes + 1), 0);
+            self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
             self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
             self.settings = new;
             log::info!("reload: settings re-read from the config file");

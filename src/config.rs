@@ -202,7 +202,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "G" | "GiB" => 1 << 30,
         _ => return Err(format!("unknown unit `{unit}`: use K, M or G (binary)")),
     };
-    let bytes = n.checked_mul(scale).unwrap_or(u64::MAX);
+    let bytes = n.saturating_mul(scale);
     if bytes == 0 {
         return Err("must be at least 1".into());
     }
