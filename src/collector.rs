@@ -304,7 +304,9 @@ impl<'a> Collector<'a> {
                         "{} was renamed away or deleted; reading the rest of it",
                         show(&t.path)
                     );
-                    t.state = State::Gone { quiet: 0 };
+                    t.state = State::Gone {
+                        since: Instant::now(),
+                    };
                 } else {
                     t.state = State::Missing;
                 }
@@ -471,16 +473,14 @@ impl<'a> Collector<'a> {
         let Some(file) = t.file.as_ref() else {
             return Ok(false);
         };
-        if let State::Gone { quiet } = t.state {
+        if let State::Gone { .. } = t.state {
             match file.metadata() {
-                Ok(m) if m.len() == t.size => {
-                    t.state = State::Gone {
-                        quiet: quiet.saturating_add(1),
-                    }
-                }
+                Ok(m) if m.len() == t.size => {}
                 Ok(m) => {
                     t.size = m.len();
-                    t.state = State::Gone { quiet: 0 };
+                    t.state = State::Gone {
+                        since: Instant::now(),
+                    };
                 }
                 Err(e) => {
                     let path = t.path.clone();
@@ -590,8 +590,10 @@ impl<'a> Collector<'a> {
             budget = budget.saturating_sub(split.consumed as u64);
         }
         let t = self.files.get_mut(&seq).expect("still tracked");
-        if let State::Gone { quiet } = t.state {
-            if quiet >= 2 && t.read_pos == t.size && !t.finished {
+        if let State::Gone { since } = t.state {
+            // Quiet for two intervals: the writer has moved on to the new file.
+            let quiet = since.elapsed() >= 2 * self.settings.interval;
+            if quiet && t.read_pos == t.size && !t.finished {
                 self.finish_gone(seq)?;
             }
         }

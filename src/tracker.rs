@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::checkpoint::Entry;
 use crate::config::Format;
@@ -16,9 +17,10 @@ pub enum State {
     /// Seen at its path this cycle; read as it grows.
     Following,
     /// No longer seen at any watched path (renamed away or deleted) but still
-    /// open: read to its end. `quiet` counts cycles without growth; the
-    /// final partial line, if any, goes out after two of them.
-    Gone { quiet: u32 },
+    /// open: read to its end. `since` is when it was last seen to grow; the
+    /// final partial line, if any, goes out once it has been quiet for two
+    /// intervals, and then the file is closed.
+    Gone { since: Instant },
     /// Fully delivered and let go at this Unix time; remembered so that the
     /// file is not read again if it shows up once more.
     Retired { at: u64 },
