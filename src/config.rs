@@ -168,13 +168,17 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Parses `250ms`, `1s`, `2m`, `1h` or bare milliseconds, within 1 ms to 1 h.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Splits `250ms` into 250 and `ms`; `expected` is the message for a missing number.
+fn number_and_unit<'s>(s: &'s str, expected: &str) -> Result<(u64, &'s str), String> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = s.split_at(digits);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| "expected a number with an optional unit ms, s, m or h".to_string())?;
+    let n = number.parse().map_err(|_| expected.to_string())?;
+    Ok((n, unit))
+}
+
+/// Parses `250ms`, `1s`, `2m`, `1h` or bare milliseconds, within 1 ms to 1 h.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = number_and_unit(s, "expected a number with an optional unit ms, s, m or h")?;
     let ms = match unit {
         "" | "ms" => Some(n),
         "s" => n.checked_mul(1000),
@@ -190,11 +194,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses a byte count with an optional binary suffix (`64K`, `1MiB`), at least 1.
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = s.split_at(digits);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| "expected a positive number of bytes".to_string())?;
+    let (n, unit) = number_and_unit(s, "expected a positive number of bytes")?;
     let scale: u64 = match unit {
         "" => 1,
         "K" | "k" | "KiB" => 1 << 10,
