@@ -3,7 +3,49 @@
 //! "not given" differs from "given the default", and `config.rs` fills in the
 //! defaults once the config file has been read.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
 use argh::FromArgs;
+
+/// argh parses `&str`, but file names are bytes. An argument that is not
+/// UTF-8 is handed to argh with each invalid byte `b` written as the
+/// private-use character U+F700 + b, and `path_from_arg` turns those back
+/// into bytes. (A valid path that itself holds U+F700..U+F7FF would be
+/// misread; such names do not occur in practice.)
+pub fn encode_arg(arg: OsString) -> String {
+    match arg.into_string() {
+        Ok(s) => s,
+        Err(raw) => {
+            let mut out = String::new();
+            for chunk in raw.into_vec().utf8_chunks() {
+                out.push_str(chunk.valid());
+                for &b in chunk.invalid() {
+                    out.push(
+                        char::from_u32(0xF700 + u32::from(b)).expect("a private-use character"),
+                    );
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Reverses `encode_arg` for an argument that names a path.
+pub fn path_from_arg(arg: &str) -> PathBuf {
+    if !arg.chars().any(|c| ('\u{F700}'..='\u{F7FF}').contains(&c)) {
+        return PathBuf::from(arg);
+    }
+    let mut bytes = Vec::with_capacity(arg.len());
+    for c in arg.chars() {
+        match u32::from(c) {
+            code @ 0xF700..=0xF7FF => bytes.push((code - 0xF700) as u8),
+            _ => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    PathBuf::from(OsString::from_vec(bytes))
+}
 
 /// Follow log files by polling and write their new lines to one output.
 #[derive(FromArgs, Debug, Default, PartialEq)]
@@ -65,4 +107,21 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch, short = 'V')]
     pub version: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn non_utf8_arguments_round_trip() {
+        let raw = OsString::from_vec(b"my app\xff\xc3.log".to_vec());
+        let arg = encode_arg(raw.clone());
+        assert_eq!(path_from_arg(&arg).as_os_str(), raw.as_os_str());
+        assert_eq!(
+            path_from_arg("plain/é.log").as_os_str().as_bytes(),
+            "plain/é.log".as_bytes()
+        );
+    }
 }

@@ -108,6 +108,9 @@ pub fn run(
         other => other?,
     };
     let mut c = Collector::new(settings, store, output, signals, loaded)?;
+    // Record the output's identity and length before the first write, so that
+    // a crash in the very first cycle can be cut back too.
+    c.commit();
     log::info!(
         "following {} path(s), writing to {}, state in {}",
         c.specs.len(),
@@ -336,6 +339,15 @@ impl<'a> Collector<'a> {
                 match identity::recheck(&file, size, t.fingerprint) {
                     Ok(Some(fp)) => {
                         log::debug!("resuming {} at offset {}", show(&t.path), t.offset);
+                        // The checkpoint does not say whether its offset sits after a
+                        // cut piece; the file does: the byte before is not a newline.
+                        let mut before = [0u8; 1];
+                        t.after_cut = t.offset > 0
+                            && t.offset <= size
+                            && identity::read_full_at(&file, &mut before, t.offset - 1).ok()
+                                == Some(1)
+                            && before[0] != b'\n';
+                        t.committed = (t.offset, t.after_cut);
                         t.fingerprint = fp;
                         t.file = Some(file);
                         t.state = State::Following;
@@ -452,10 +464,14 @@ impl<'a> Collector<'a> {
         let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for) else {
             return false;
         };
-        let blocked = self
-            .files
-            .get(&pseq)
-            .is_some_and(|p| p.is_active() && p.read_pos < mark);
+        // A gone predecessor also goes first with its final partial line,
+        // delivered once it is quiet. One still followed (seen under its
+        // rotated name, `app.log*`) does not: its partial line may never end.
+        let blocked = self.files.get(&pseq).is_some_and(|p| match p.state {
+            State::Following => p.read_pos < mark,
+            State::Gone { .. } => p.read_pos < mark || (p.offset < mark && !p.finished),
+            State::Retired { .. } | State::Missing => false,
+        });
         if !blocked {
             if let Some(t) = self.files.get_mut(&seq) {
                 t.waits_for = None;

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{path_from_arg, Args};
 use crate::error::{show, Error};
 
 /// Default poll interval.
@@ -257,7 +257,7 @@ pub fn default_state_dir(env: impl Fn(&str) -> Option<OsString>, is_root: bool) 
 
 /// Builds `Settings` from the command line, reading the config file it names.
 pub fn resolve(args: &Args) -> Result<Settings, Error> {
-    let config_file = args.config.as_ref().map(PathBuf::from);
+    let config_file = args.config.as_deref().map(path_from_arg);
     let file = match &config_file {
         Some(path) => parse_file(path)?,
         None => FileValues::default(),
@@ -296,7 +296,7 @@ pub fn merge(
     let paths: Vec<PathBuf> = if args.paths.is_empty() {
         file.paths
     } else {
-        args.paths.iter().map(PathBuf::from).collect()
+        args.paths.iter().map(|p| path_from_arg(p)).collect()
     };
     if paths.is_empty() {
         return Err(Error::Usage {
@@ -322,7 +322,7 @@ pub fn merge(
         parse_size,
     )?;
     let output = match (&args.output, file.output) {
-        (Some(cli), _) => parse_output(OsString::from(cli)),
+        (Some(cli), _) => parse_output(path_from_arg(cli).into_os_string()),
         (None, Some((value, _))) => parse_output(value),
         (None, None) => OutputSpec::Stdout,
     };
@@ -334,7 +334,7 @@ pub fn merge(
         }
     }
     let state_dir = match (&args.state_dir, file.state_dir) {
-        (Some(cli), _) => PathBuf::from(cli),
+        (Some(cli), _) => path_from_arg(cli),
         (None, Some((dir, _))) => dir,
         (None, None) => {
             // SAFETY: geteuid has no preconditions and cannot fail.

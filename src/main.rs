@@ -4,7 +4,7 @@
 use std::process::exit;
 
 use argh::FromArgs;
-use log_collector::cli::Args;
+use log_collector::cli::{self, Args};
 use log_collector::error::{Error, ExitCode};
 use log_collector::{collector, config, logging, signals::Signals};
 
@@ -41,21 +41,10 @@ fn run() -> Result<(), Error> {
     collector::run(settings, &|| config::resolve(&args), &signals)
 }
 
-/// argh's `from_env` exits 1 on its own; we want exit 2 for usage errors and
-/// a first line that names the problem.
+/// argh's `from_env` exits 1 on its own and refuses non-UTF-8 arguments; we
+/// want exit 2 for usage errors, with a first line that names the problem.
 fn parse_args() -> Result<Args, Error> {
-    let mut words = Vec::new();
-    for arg in std::env::args_os().skip(1) {
-        match arg.into_string() {
-            Ok(s) => words.push(s),
-            Err(bad) => {
-                return Err(Error::usage(format!(
-                    "invalid argument '{}': not valid UTF-8",
-                    bad.to_string_lossy()
-                )))
-            }
-        }
-    }
+    let words: Vec<String> = std::env::args_os().skip(1).map(cli::encode_arg).collect();
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     match Args::from_args(&["log-collector"], &refs) {
         Ok(args) => Ok(args),
