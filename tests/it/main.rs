@@ -4,4 +4,10 @@
 
 mod util;
 
+mod checkpoint;
+mod cli;
+mod delivery;
+mod output;
+mod rotation;
+mod signals;
 mod smoke;

@@ -336,3 +336,154 @@ pub fn numbered(prefix: &str, from: usize, to: usize) -> Vec<u8> {
         .flat_map(|i| format!("{prefix}-{i}\n").into_bytes())
         .collect()
 }
+
+/// Asserts two byte strings are equal; on failure shows where they first
+/// differ instead of dumping megabytes.
+pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let at = actual
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(actual.len().min(expected.len()));
+    let window = |b: &[u8]| {
+        let from = at.saturating_sub(40);
+        let to = b.len().min(at + 40);
+        String::from_utf8_lossy(&b[from..to]).into_owned()
+    };
+    panic!(
+        "{what}: {} bytes, expected {}; first difference at byte {at}\nactual:   {:?}\nexpected: {:?}",
+        actual.len(),
+        expected.len(),
+        window(actual),
+        window(expected)
+    );
+}
+
+/// The permission bits of a file or directory.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// The test process's umask, read from /proc (setting it to read it would
+/// race with other tests creating files). `None` where /proc does not say.
+pub fn process_umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(value.trim(), 8).ok()
+}
+
+/// Waits for a child started outside `Daemon` to exit, killing it at the deadline.
+pub fn wait_child(child: &mut Child) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("log-collector did not exit");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until a file holds at least as many bytes as `want`, then asserts it
+/// holds exactly `want` (so extra or repeated lines fail the test too).
+pub fn wait_file_eq(path: &Path, want: &[u8]) {
+    let got = wait_file(path, &format!("{} bytes", want.len()), |b| {
+        b.len() >= want.len()
+    });
+    assert_same_bytes(&got, want, &path.display().to_string());
+}
+
+/// The number of complete lines in `bytes`.
+pub fn line_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+impl Scenario {
+    /// The checkpoint file of the scenario's state dir.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.state.join("checkpoints")
+    }
+}
+
+impl Daemon {
+    /// Waits until stderr contains `needle` at least `n` times.
+    pub fn wait_stderr_count(&self, needle: &str, n: usize) {
+        let found = wait_until(needle, || {
+            (self.stderr().matches(needle).count() >= n).then_some(())
+        });
+        if found.is_none() {
+            panic!(
+                "timed out waiting for {n} x {needle:?} in stderr\nstderr:\n{}",
+                self.stderr()
+            );
+        }
+    }
+
+    /// Waits until the collector has run at least `n` complete poll cycles
+    /// from now. SIGUSR1 wakes its sleep and its stats line is logged after
+    /// the cycle that follows, so each answered USR1 is one more cycle.
+    pub fn wait_cycles(&self, n: usize) {
+        let before = self.stderr().matches("stats:").count();
+        for i in 1..=n + 1 {
+            // The first answer may come from a cycle already under way.
+            self.signal(libc::SIGUSR1);
+            self.wait_stderr_count("stats:", before + i);
+        }
+    }
+
+    /// SIGSTOP: the collector makes no step until `thaw`, so a sequence of
+    /// file changes looks to it like one change between two cycles.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        // kill() returns before the target has stopped; a step in flight on
+        // another core could still see part of what the test does next.
+        let stat = format!("/proc/{}/stat", self.pid());
+        let stopped = wait_until("stopped", || {
+            let text = fs::read_to_string(&stat).ok()?;
+            let state = text.rsplit_once(')')?.1.split_whitespace().next()?;
+            (state == "T").then_some(())
+        });
+        assert!(stopped.is_some(), "log-collector did not stop on SIGSTOP");
+    }
+
+    /// SIGCONT after `freeze`.
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+}
+
+/// Asserts that output `first` (of a run that died or was stopped) and `second`
+/// (of the run after it) together hold `all` with at most one repeat: a
+/// contiguous run of lines at the end of `first` that `second` sends again.
+pub fn assert_delivered_at_least_once(first: &[u8], second: &[u8], all: &[u8]) {
+    assert!(
+        all.starts_with(first),
+        "the first run's output is not a prefix of the log"
+    );
+    assert!(
+        all.ends_with(second),
+        "the second run's output is not a suffix of the log (lost or reordered lines)"
+    );
+    let resumed_at = all.len() - second.len();
+    assert!(
+        resumed_at == 0 || all[resumed_at - 1] == b'\n',
+        "the second run resumed inside a line, at byte {resumed_at}"
+    );
+    assert!(
+        resumed_at <= first.len(),
+        "bytes {}..{resumed_at} were never delivered",
+        first.len()
+    );
+}
