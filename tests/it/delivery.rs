@@ -133,6 +133,15 @@ fn from_end_starts_an_existing_file_after_its_last_complete_line_then_resumes() 
 }
 
 #[test]
+fn from_end_on_a_file_without_a_complete_line_delivers_that_line_once_finished() {
+    let s = Scenario::new();
+    s.write("a.log", b"no newline yet");
+    assert_eq!(s.once(&["--from-end", "a.log"]).stdout, b"");
+    s.append("a.log", b"\n");
+    assert_eq!(s.once(&["--from-end", "a.log"]).stdout, b"no newline yet\n");
+}
+
+#[test]
 fn from_end_reads_a_file_that_appears_later_from_its_beginning() {
     let s = Scenario::new();
     s.append("old.log", b"before\n");
