@@ -38,6 +38,10 @@ const FILE_BUDGET: u64 = 16 << 20;
 const BATCH_BYTES: usize = 1 << 20;
 /// How long a fully delivered file that went away is remembered.
 const RETIRED_RETENTION_SECS: u64 = 3600;
+/// How long a cycle waits for an output command to read what it was sent.
+const CONFIRM_WAIT: Duration = Duration::from_millis(100);
+/// The same at shutdown, within the one second a stop may take.
+const SHUTDOWN_CONFIRM_WAIT: Duration = Duration::from_millis(300);
 /// The longest wait between retries of a failing output.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -140,10 +144,12 @@ pub fn run(
             signals.sleep(c.settings.interval.saturating_sub(started.elapsed()));
         }
     }
-    if c.dirty {
-        // A stop in the middle of a cycle may leave a save undone.
+    // A save may be left undone: a stop in the middle of a cycle, or lines a
+    // command had not read yet. Confirm what can be confirmed.
+    if c.dirty && matches!(c.output.sync(SHUTDOWN_CONFIRM_WAIT), Ok(true)) {
         c.commit();
     }
+    c.output.close();
     Ok(())
 }
 
@@ -221,9 +227,16 @@ impl<'a> Collector<'a> {
         self.first_cycle = false;
         let backlog = match self
             .deliver()
-            .and_then(|backlog| self.output.sync().map(|()| backlog))
+            .and_then(|backlog| self.output.sync(CONFIRM_WAIT).map(|taken| (backlog, taken)))
         {
-            Ok(backlog) => backlog,
+            Ok((backlog, true)) => backlog,
+            // A command has not read it all yet: confirm it in a later cycle.
+            Ok((backlog, false)) => {
+                return Ok(Outcome {
+                    backlog,
+                    retry: false,
+                })
+            }
             Err(WriteError::Gone(e)) => return Err(e),
             Err(WriteError::Retry(e)) => {
                 self.write_failed(e)?;

@@ -42,6 +42,11 @@ impl Signals {
             pipe::register(sig, wake_tx.try_clone()?)?;
         }
 
+        // A file output past RLIMIT_FSIZE should fail with EFBIG, handled and
+        // retried like a full disk, instead of killing the process.
+        // SAFETY: setting a standard disposition; no handler code runs.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+
         let (mut clock, clock_tx) = UnixStream::pair()?;
         for sig in [SIGTERM, SIGINT] {
             pipe::register(sig, clock_tx.try_clone()?)?;

@@ -1,13 +1,17 @@
-//! Where lines go: stdout, a regular file (appended, created 0640) or a FIFO.
-//! The output writes whole batches, syncs, tells the file's identity and
-//! length for the checkpoint, and recovers from the failures a retry can fix.
-//! It knows nothing about which log files are followed.
+//! Where lines go: stdout, a regular file (appended, created 0640), a FIFO or
+//! a command's stdin. The output writes whole batches, syncs, tells the
+//! file's identity and length for the checkpoint, and recovers from the
+//! failures a retry can fix. It knows nothing about which log files are
+//! followed.
+
+mod command;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::Duration;
 
 use crate::checkpoint::OutputMark;
@@ -20,8 +24,8 @@ use crate::identity::FileId;
 pub enum WriteError {
     /// The output is gone for good (stdout closed): stop with this error.
     Gone(Error),
-    /// Worth retrying (disk full, FIFO reader gone): undo the cycle, call
-    /// `recover`, and send again from the last checkpoint.
+    /// Worth retrying (disk full, FIFO reader gone, command exited): undo the
+    /// cycle, call `recover`, and send again from the last checkpoint.
     Retry(io::Error),
 }
 
@@ -30,6 +34,7 @@ enum Kind {
     Stdout,
     File,
     Fifo,
+    Command,
 }
 
 /// The open output.
@@ -40,6 +45,8 @@ pub struct Output {
     file: File,
     /// Whether fsync means anything here (a regular file, also behind stdout).
     syncable: bool,
+    /// For `|COMMAND`: the command line and the running child.
+    command: Option<(String, Child)>,
 }
 
 impl Output {
@@ -62,17 +69,29 @@ impl Output {
                     path: None,
                     file,
                     syncable,
+                    command: None,
                 })
             }
             OutputSpec::Path(path) => open_path(path, stop),
-            OutputSpec::Command(_) => Err(Error::usage(
-                "invalid value for --output: the |COMMAND form is not available in this version",
-            )),
+            OutputSpec::Command(line) => {
+                let (file, child) = command::spawn(line)
+                    .context(|| format!("cannot start output command `{line}`"))?;
+                Ok(Output {
+                    kind: Kind::Command,
+                    path: None,
+                    file,
+                    syncable: false,
+                    command: Some((line.clone(), child)),
+                })
+            }
         }
     }
 
     /// A short description for messages.
     pub fn describe(&self) -> String {
+        if let Some((line, _)) = &self.command {
+            return format!("output command `{line}`");
+        }
         match (&self.path, self.kind) {
             (Some(p), Kind::Fifo) => format!("FIFO {}", show(p)),
             (Some(p), _) => format!("output file {}", show(p)),
@@ -88,12 +107,20 @@ impl Output {
         }
     }
 
-    /// Makes what was written durable (a no-op for pipes, FIFOs and terminals).
-    pub fn sync(&mut self) -> Result<(), WriteError> {
-        if !self.syncable {
-            return Ok(());
+    /// Makes what was written durable and says whether it may be confirmed
+    /// by a checkpoint. Files are fsynced (pipes, FIFOs and terminals have
+    /// nothing to sync). A command confirms only what it has read from its
+    /// pipe: this waits up to `wait` for the pipe to drain, and answers false
+    /// if it did not; a command that exited is an error to retry, since what
+    /// it was sent since the last checkpoint may not have been handled.
+    pub fn sync(&mut self, wait: Duration) -> Result<bool, WriteError> {
+        if let Some((_, child)) = &mut self.command {
+            return command::taken(&self.file, child, wait).map_err(WriteError::Retry);
         }
-        self.file.sync_data().map_err(|e| self.classify(e))
+        if self.syncable {
+            self.file.sync_data().map_err(|e| self.classify(e))?;
+        }
+        Ok(true)
     }
 
     fn classify(&self, e: io::Error) -> WriteError {
@@ -132,7 +159,8 @@ impl Output {
     }
 
     /// After a `Retry` error: a file is cut back to `committed`; a FIFO waits
-    /// for a new reader.
+    /// for a new reader; a command is started again (the caller backs off
+    /// between attempts).
     pub fn recover(
         &mut self,
         committed: Option<u64>,
@@ -147,7 +175,41 @@ impl Output {
                 Ok(())
             }
             Kind::Fifo => self.reopen(stop),
+            Kind::Command => self.restart_command(),
             Kind::Stdout => Ok(()),
+        }
+    }
+
+    fn restart_command(&mut self) -> Result<(), Error> {
+        let Some((line, child)) = &mut self.command else {
+            return Ok(());
+        };
+        let (file, fresh) =
+            command::spawn(line).context(|| format!("cannot start output command `{line}`"))?;
+        // Dropping the old pipe gives a command that still runs its EOF.
+        drop(std::mem::replace(&mut self.file, file));
+        let mut old = std::mem::replace(child, fresh);
+        if let Some(status) = command::finish(&mut old) {
+            log::warn!(
+                "output command `{line}` {}; started it again",
+                command::describe_status(status)
+            );
+        }
+        Ok(())
+    }
+
+    /// Shutdown: a command gets EOF on its stdin and a moment to finish.
+    pub fn close(self) {
+        if let Some((line, mut child)) = self.command {
+            drop(self.file);
+            match command::finish(&mut child) {
+                Some(status) if status.success() => {}
+                Some(status) => log::warn!(
+                    "output command `{line}` {}",
+                    command::describe_status(status)
+                ),
+                None => {}
+            }
         }
     }
 
@@ -187,6 +249,7 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
         path: Some(path.to_path_buf()),
         file,
         syncable: true,
+        command: None,
     })
 }
 
@@ -217,6 +280,7 @@ fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
                     path: Some(path.to_path_buf()),
                     file,
                     syncable: false,
+                    command: None,
                 });
             }
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {

@@ -7,6 +7,7 @@ mod util;
 mod checkpoint;
 mod cli;
 mod delivery;
+mod faults;
 mod output;
 mod rotation;
 mod signals;

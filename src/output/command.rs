@@ -1,0 +1,80 @@
+//! The `|COMMAND` output: `sh -c COMMAND` with a pipe to its stdin, the way
+//! piped logs have long worked. The child runs in its own process group, so
+//! a Ctrl-C meant for the collector does not kill it mid-batch: on shutdown
+//! the collector closes the pipe and gives it a moment to finish.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a command may take to finish after its stdin is closed on shutdown.
+const FINISH_GRACE: Duration = Duration::from_millis(500);
+
+/// Starts the command; returns the write end of its stdin and the child.
+pub fn spawn(command: &str) -> io::Result<(File, Child)> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("no stdin pipe"))?;
+    Ok((File::from(OwnedFd::from(stdin)), child))
+}
+
+/// Whether the command has read everything sent to it, waiting up to `wait`
+/// for it to catch up. An exited command is an error (its status says how).
+pub fn taken(pipe: &File, child: &mut Child, wait: Duration) -> io::Result<bool> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Err(io::Error::other(describe_status(status)));
+        }
+        match unread(pipe) {
+            None | Some(0) => return Ok(true),
+            Some(_) if start.elapsed() < wait => std::thread::sleep(Duration::from_millis(2)),
+            Some(_) => return Ok(false),
+        }
+    }
+}
+
+/// Bytes still in the pipe, not yet read by the command; `None` where the
+/// system cannot tell (then what the pipe accepted counts as taken).
+fn unread(pipe: &File) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer we pass.
+    let rc = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
+    (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
+}
+
+/// Says how a child ended, for a log line.
+pub fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}"),
+        (None, None) => "ended".into(),
+    }
+}
+
+/// Waits for a child whose stdin was closed, at most `FINISH_GRACE`, then kills it.
+pub fn finish(child: &mut Child) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < FINISH_GRACE => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            _ => {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+        }
+    }
+}
