@@ -12,3 +12,4 @@ mod output;
 mod rotation;
 mod signals;
 mod smoke;
+mod torture;
