@@ -10,7 +10,7 @@ RELEASE := target/release
 # `make run` keeps its state here, not in the user's home.
 RUN_STATE := target/run-state
 
-.PHONY: all build release test lint run install uninstall clean
+.PHONY: all build release test lint run install uninstall clean fuzz
 
 all: build
 
@@ -35,6 +35,17 @@ run: release
 	@$(RELEASE)/loggen --rate 5 --rotate-every 400 --keep 2 sample_logs/live.log & gen=$$!; \
 	trap 'kill $$gen 2>/dev/null' EXIT INT TERM; \
 	$(RELEASE)/log-collector --state-dir $(RUN_STATE) 'sample_logs/*.log'
+
+# Fuzz each target for FUZZ_SECONDS (not part of CI). Needs the nightly
+# toolchain; cargo-fuzz is installed from crates.io when missing.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := checkpoint config glob split_encode
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 install: release
 	install -Dm755 $(RELEASE)/log-collector $(BINDIR)/log-collector

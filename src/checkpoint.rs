@@ -261,9 +261,18 @@ impl Store {
                 .mode(0o700)
                 .create(dir)
                 .context(|| format!("cannot create state dir {}", show(dir)))?;
-            // The umask may have widened nothing but could have narrowed; make it exact.
+            // The umask may have narrowed the mode; make it exactly 0700.
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
                 .context(|| format!("cannot set the mode of state dir {}", show(dir)))?;
+        }
+        // A dir made by someone else is theirs to chmod: it may be shared.
+        let meta = fs::metadata(dir).context(|| format!("cannot use state dir {}", show(dir)))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            log::warn!(
+                "state dir {} is open to other users (mode {:o}); chmod 0700 it",
+                show(dir),
+                meta.permissions().mode() & 0o777
+            );
         }
         let lock_path = dir.join("lock");
         let lock = OpenOptions::new()
@@ -348,6 +357,8 @@ impl Store {
             .truncate(true)
             .mode(0o600)
             .open(&self.tmp)?;
+        // The umask could have narrowed the mode; make it exactly 0600.
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
         f.write_all(&bytes)?;
         if fsync {
             f.sync_all()?;

@@ -9,7 +9,7 @@ mod command;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
@@ -223,10 +223,8 @@ impl Output {
 }
 
 fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
-    let is_fifo = std::fs::metadata(path)
-        .map(|m| m.file_type().is_fifo())
-        .unwrap_or(false);
-    if is_fifo {
+    let existing = std::fs::metadata(path).ok();
+    if existing.as_ref().is_some_and(|m| m.file_type().is_fifo()) {
         return open_fifo(path, stop);
     }
     let file = OpenOptions::new()
@@ -238,6 +236,11 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
     let meta = file
         .metadata()
         .context(|| format!("cannot stat output file {}", show(path)))?;
+    if existing.is_none() {
+        // Created just now: 0640 exactly, whatever the umask.
+        file.set_permissions(std::fs::Permissions::from_mode(0o640))
+            .context(|| format!("cannot set the mode of output file {}", show(path)))?;
+    }
     if !meta.is_file() {
         return Err(Error::usage(format!(
             "invalid value '{}' for --output: not a regular file or FIFO",
