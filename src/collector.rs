@@ -29,6 +29,7 @@ use crate::lines::{self, Chunk};
 use crate::output::{Output, WriteError};
 use crate::signals::Signals;
 use crate::tracker::{self, Change, Start, State, Tracked};
+use std::os::unix::ffi::OsStrExt;
 
 /// Bytes read from a file at a time (the read buffer holds at least a maximal line too).
 const READ_CHUNK: usize = 1 << 20;
@@ -93,6 +94,11 @@ struct Collector<'a> {
     found: Vec<Found>,
     problems: Vec<DirProblem>,
     seen: HashSet<FileId>,
+    /// Descriptors held now, and the most that followed files may hold.
+    open_count: usize,
+    max_open: usize,
+    /// Directory listings made this cycle to look for rotated files.
+    listings: HashMap<PathBuf, Vec<Vec<u8>>>,
     order: Vec<u64>,
     buf: Vec<u8>,
     batch: Vec<u8>,
@@ -203,6 +209,9 @@ impl<'a> Collector<'a> {
             found: Vec::new(),
             problems: Vec::new(),
             seen: HashSet::new(),
+            listings: HashMap::new(),
+            open_count: 0,
+            max_open: descriptor_budget(),
             order: Vec::new(),
             batch: Vec::with_capacity(BATCH_BYTES * 2),
         };
@@ -262,6 +271,10 @@ impl<'a> Collector<'a> {
     }
 
     /// Steps 1 and 2: which files exist now, and what each look means.
+    /// Known files are matched first, then the known files no longer seen
+    /// are accounted for (a rotated-away file is found among its siblings),
+    /// and only then are new files taken on, so that a rotated file is in
+    /// place to go before its successor.
     fn identify(&mut self) {
         discover::expand(&self.specs, &mut self.found, &mut self.problems);
         for p in std::mem::take(&mut self.problems) {
@@ -271,7 +284,9 @@ impl<'a> Collector<'a> {
             );
         }
         self.seen.clear();
+        self.listings.clear();
         let found = std::mem::take(&mut self.found);
+        let mut fresh = Vec::new();
         for f in &found {
             let meta = match fs::metadata(&f.path) {
                 Ok(meta) => meta,
@@ -306,16 +321,31 @@ impl<'a> Collector<'a> {
             }
             match self.by_id.get(&id).copied() {
                 Some(seq) => self.look_again(seq, &f.path, meta.len()),
-                None => self.track_new(&f.path, id, meta.len()),
+                None => fresh.push((f.path.clone(), id, meta.len())),
             }
         }
         self.found = found;
+        self.account_for_missing();
+        for (path, id, size) in fresh {
+            if !self.resume_moved(&path, id, size) {
+                self.track_new(&path, id, size);
+            }
+        }
+    }
 
-        for t in self.files.values_mut() {
-            if t.state == State::Following && !self.seen.contains(&t.id) {
-                self.dirty = true;
-                self.stats.rotations += 1;
-                if t.file.is_some() {
+    /// Known files not seen at any watched path this cycle. An open one is
+    /// drained through its descriptor. A closed one (and, at start-up, each
+    /// file the checkpoint names) is looked for among its path's siblings
+    /// (`app.log.1`, `app.log-20261124`): rotated while closed, or while the
+    /// collector was stopped, it is drained from its offset.
+    fn account_for_missing(&mut self) {
+        let mut lookups = Vec::new();
+        for (&seq, t) in self.files.iter_mut() {
+            if self.seen.contains(&t.id) {
+                continue;
+            }
+            match t.state {
+                State::Following if t.file.is_some() => {
                     log::info!(
                         "{} was renamed away or deleted; reading the rest of it",
                         show(&t.path)
@@ -323,11 +353,124 @@ impl<'a> Collector<'a> {
                     t.state = State::Gone {
                         since: Instant::now(),
                     };
-                } else {
-                    t.state = State::Missing;
+                    self.stats.rotations += 1;
+                    self.dirty = true;
+                }
+                State::Following => lookups.push(seq),
+                State::Missing if self.first_cycle => lookups.push(seq),
+                _ => {}
+            }
+        }
+        for seq in lookups {
+            match self.find_sibling(seq) {
+                Some((path, file, size)) => {
+                    let t = self.files.get_mut(&seq).expect("listed above");
+                    log::info!(
+                        "{} was renamed away (to {}); reading the rest of it",
+                        show(&t.path),
+                        show(&path)
+                    );
+                    t.seen_at = path;
+                    t.file = Some(file);
+                    t.size = size;
+                    t.state = State::Gone {
+                        since: Instant::now(),
+                    };
+                    self.resume_position(seq);
+                    self.stats.rotations += 1;
+                    self.dirty = true;
+                }
+                None => {
+                    let t = self.files.get_mut(&seq).expect("listed above");
+                    if t.size > t.offset || t.state == State::Missing {
+                        log::warn!(
+                            "{} (inode {}) was renamed away or deleted and is not found \
+                             beside it; what it held after offset {} is not delivered",
+                            show(&t.path),
+                            t.id.ino,
+                            t.offset
+                        );
+                    } else {
+                        log::info!("{} was renamed away or deleted", show(&t.path));
+                    }
+                    if t.state == State::Following {
+                        self.stats.rotations += 1;
+                        t.state = State::Missing;
+                        self.dirty = true;
+                    }
                 }
             }
         }
+    }
+
+    /// Looks for file `seq` among the entries of its directory whose names
+    /// start with its file name; returns the path, an open descriptor and the
+    /// size if it is there with the same identity and head.
+    fn find_sibling(&mut self, seq: u64) -> Option<(PathBuf, fs::File, u64)> {
+        let t = self.files.get(&seq)?;
+        let (id, fingerprint) = (t.id, t.fingerprint);
+        let base = t.seen_at.clone();
+        let name = base.file_name()?.as_encoded_bytes().to_vec();
+        let dir = match base.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let listing = self
+            .listings
+            .entry(dir.clone())
+            .or_insert_with(|| discover::list(&dir).unwrap_or_default());
+        let candidates: Vec<PathBuf> = listing
+            .iter()
+            .filter(|entry| entry.len() > name.len() && entry.starts_with(&name))
+            .filter(|entry| !discover::is_compressed(entry))
+            .map(|entry| base.with_file_name(std::ffi::OsStr::from_bytes(entry)))
+            .collect();
+        for candidate in candidates {
+            let Ok(meta) = fs::metadata(&candidate) else {
+                continue;
+            };
+            if FileId::of(&meta) != id {
+                continue;
+            }
+            let file = identity::open_for_reading(&candidate).ok()?;
+            let size = file.metadata().ok()?.len();
+            if identity::recheck(&file, size, fingerprint).ok()?.is_some() {
+                return Some((candidate, file, size));
+            }
+        }
+        None
+    }
+
+    /// A file known from the checkpoint, found again on a device with another
+    /// number (an NFS remount, an LVM change) but the same inode and head:
+    /// resumed with a warning instead of being read again.
+    fn resume_moved(&mut self, path: &Path, id: FileId, size: u64) -> bool {
+        let moved = self
+            .files
+            .iter()
+            .find(|(_, t)| t.state == State::Missing && t.id.ino == id.ino && t.id.dev != id.dev);
+        let Some((&seq, t)) = moved else { return false };
+        let fingerprint = t.fingerprint;
+        let Some(file) = identity::open_for_reading(path).ok() else {
+            return false;
+        };
+        if !matches!(identity::recheck(&file, size, fingerprint), Ok(Some(_))) {
+            return false;
+        }
+        let t = self.files.get_mut(&seq).expect("found above");
+        log::warn!(
+            "{}: same inode and content on another device number ({} -> {}); \
+             resuming at offset {} (remounted?)",
+            show(path),
+            t.id.dev,
+            id.dev,
+            t.offset
+        );
+        self.by_id.remove(&t.id);
+        t.id = id;
+        self.by_id.insert(id, seq);
+        self.look_again(seq, path, size);
+        true
     }
 
     /// A known file seen again at `path` with `size` bytes.
@@ -335,6 +478,9 @@ impl<'a> Collector<'a> {
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
+        if t.seen_at != path {
+            t.seen_at = path.to_path_buf();
+        }
         match t.state {
             State::Following => t.size = size,
             State::Gone { .. } => {
@@ -352,19 +498,15 @@ impl<'a> Collector<'a> {
                 match identity::recheck(&file, size, t.fingerprint) {
                     Ok(Some(fp)) => {
                         log::debug!("resuming {} at offset {}", show(&t.path), t.offset);
-                        // The checkpoint does not say whether its offset sits after a
-                        // cut piece; the file does: the byte before is not a newline.
-                        let mut before = [0u8; 1];
-                        t.after_cut = t.offset > 0
-                            && t.offset <= size
-                            && identity::read_full_at(&file, &mut before, t.offset - 1).ok()
-                                == Some(1)
-                            && before[0] != b'\n';
-                        t.committed = (t.offset, t.after_cut);
                         t.fingerprint = fp;
+                        // Kept only for the byte check below; reading opens it again.
                         t.file = Some(file);
                         t.state = State::Following;
                         t.size = size;
+                        self.resume_position(seq);
+                        if let Some(t) = self.files.get_mut(&seq) {
+                            t.file = None;
+                        }
                         self.warned.remove(path);
                         self.dirty = true;
                     }
@@ -376,10 +518,29 @@ impl<'a> Collector<'a> {
                         self.by_id.remove(&id);
                         self.track_new(path, id, size);
                     }
-                    Err(e) => self.read_failed(path, e),
+                    Err(e) => self.unreadable(path, e),
                 }
             }
         }
+    }
+
+    /// A file taken up again at its checkpointed offset: the checkpoint does
+    /// not say whether that offset sits right after a cut piece of a long
+    /// line; the file does (the byte before it is not a newline).
+    fn resume_position(&mut self, seq: u64) {
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
+        let mut before = [0u8; 1];
+        t.after_cut = t.offset > 0
+            && t.offset <= t.size
+            && t.file
+                .as_ref()
+                .and_then(|f| identity::read_full_at(f, &mut before, t.offset - 1).ok())
+                == Some(1)
+            && before[0] != b'\n';
+        t.read_pos = t.offset;
+        t.committed = (t.offset, t.after_cut);
     }
 
     /// A file not tracked yet: decide where it starts and track it.
@@ -391,7 +552,7 @@ impl<'a> Collector<'a> {
         }
         let fingerprint = match identity::fingerprint(&file, size) {
             Ok(fp) => fp,
-            Err(e) => return self.read_failed(path, e),
+            Err(e) => return self.unreadable(path, e),
         };
         let history = self.history.contains(path);
         let offset = match tracker::start(None, self.first_cycle, self.settings.from_end, history) {
@@ -399,7 +560,7 @@ impl<'a> Collector<'a> {
             Start::Resume(offset) => offset,
             Start::End => match end_of_last_line(&file, size) {
                 Ok(offset) => offset,
-                Err(e) => return self.read_failed(path, e),
+                Err(e) => return self.unreadable(path, e),
             },
         };
         let mut t = Tracked::new(
@@ -410,7 +571,9 @@ impl<'a> Collector<'a> {
             offset,
         );
         t.size = size;
-        t.file = Some(file);
+        // The descriptor is not kept: reading opens it when its turn comes, so
+        // thousands of new files do not hold thousands of descriptors at once.
+        drop(file);
         // The lines an older file of the same path holds now go out first.
         let predecessor = self
             .files
@@ -457,6 +620,7 @@ impl<'a> Collector<'a> {
                 .map(|(&seq, _)| seq),
         );
         let order = std::mem::take(&mut self.order);
+        self.open_count = self.files.values().filter(|t| t.file.is_some()).count();
         for &seq in &order {
             if self.signals.should_stop() {
                 break;
@@ -466,10 +630,29 @@ impl<'a> Collector<'a> {
             }
             let more = self.read_file(seq)?;
             backlog |= more;
+            self.let_go(seq, more);
         }
         self.order = order;
         flush(&mut self.output, &mut self.batch, &mut self.stats)?;
         Ok(backlog)
+    }
+
+    /// Closes a followed file's descriptor after its turn unless it still has
+    /// bytes to read and the descriptor budget allows keeping it: unchanged
+    /// files then cost a stat and nothing more, and thousands of files fit in
+    /// a small descriptor limit. A gone file keeps its descriptor until it is
+    /// let go: its path no longer leads to it.
+    fn let_go(&mut self, seq: u64, more: bool) {
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
+        if t.state == State::Following
+            && t.file.is_some()
+            && (!more || self.open_count > self.max_open)
+        {
+            t.file = None;
+            self.open_count -= 1;
+        }
     }
 
     /// Whether file `seq` must wait for its predecessor to be read further.
@@ -499,6 +682,30 @@ impl<'a> Collector<'a> {
         let Some(t) = self.files.get_mut(&seq) else {
             return Ok(false);
         };
+        if t.file.is_none() {
+            // Closed since it was drained: opened again only when it changed.
+            if t.state != State::Following
+                || tracker::classify(t.read_pos, t.size) == Change::Unchanged
+            {
+                return Ok(false);
+            }
+            if self.open_count >= self.max_open {
+                return Ok(true); // Its turn comes once others let go.
+            }
+            match identity::open_for_reading(&t.seen_at) {
+                Ok(f) if f.metadata().is_ok_and(|m| FileId::of(&m) == t.id) => {
+                    t.file = Some(f);
+                    self.open_count += 1;
+                }
+                // Another file at that path now: the next look sorts it out.
+                Ok(_) => return Ok(false),
+                Err(e) => {
+                    let path = t.seen_at.clone();
+                    self.warn_once(&path, format!("cannot open {}: {e}; retrying", show(&path)));
+                    return Ok(false);
+                }
+            }
+        }
         let Some(file) = t.file.as_ref() else {
             return Ok(false);
         };
@@ -512,8 +719,7 @@ impl<'a> Collector<'a> {
                     };
                 }
                 Err(e) => {
-                    let path = t.path.clone();
-                    self.read_failed(&path, e);
+                    self.read_failed(seq, e);
                     return Ok(false);
                 }
             }
@@ -528,11 +734,24 @@ impl<'a> Collector<'a> {
                     Some(fp) => Head::Extended(fp),
                     None => Head::New(identity::fingerprint(file, t.size)?),
                 },
-                Change::Truncated => Head::New(identity::fingerprint(file, t.size)?),
+                Change::Truncated => match identity::recheck(file, t.size, t.fingerprint)? {
+                    // Shorter but with the same head: an NFS client can report a
+                    // stale size for a moment. Twice in a row is a truncation.
+                    Some(_) if !t.shrink_seen => Head::Shrunk,
+                    _ => Head::New(identity::fingerprint(file, t.size)?),
+                },
             })
         })();
+        t.shrink_seen = matches!(head, Ok(Head::Shrunk));
         match head {
             Ok(Head::Same) => {}
+            Ok(Head::Shrunk) => {
+                log::debug!(
+                    "{} looks shorter than what was read; looking again",
+                    show(&t.path)
+                );
+                return Ok(false);
+            }
             Ok(Head::Extended(fp)) => {
                 if fp != t.fingerprint {
                     self.dirty = true;
@@ -558,8 +777,7 @@ impl<'a> Collector<'a> {
                 self.dirty = true;
             }
             Err(e) => {
-                let path = t.path.clone();
-                self.read_failed(&path, e);
+                self.read_failed(seq, e);
                 return Ok(false);
             }
         }
@@ -575,8 +793,7 @@ impl<'a> Collector<'a> {
             let n = match identity::read_full_at(file, &mut self.buf[..want], t.offset) {
                 Ok(n) => n,
                 Err(e) => {
-                    let path = t.path.clone();
-                    self.read_failed(&path, e);
+                    self.read_failed(seq, e);
                     return Ok(false);
                 }
             };
@@ -762,7 +979,23 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn read_failed(&mut self, path: &Path, e: io::Error) {
+    /// A read of a tracked file failed. A followed file's descriptor is
+    /// dropped, so the next cycle opens the path again (ESTALE on NFS, a file
+    /// replaced under us); a gone file keeps its descriptor and is retried.
+    fn read_failed(&mut self, seq: u64, e: io::Error) {
+        self.stats.read_errors += 1;
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
+        if t.state == State::Following && t.file.take().is_some() {
+            self.open_count = self.open_count.saturating_sub(1);
+        }
+        let path = t.seen_at.clone();
+        self.warn_once(&path, format!("cannot read {}: {e}; retrying", show(&path)));
+    }
+
+    /// A file not tracked yet could not be read: warned once, retried.
+    fn unreadable(&mut self, path: &Path, e: io::Error) {
         self.stats.read_errors += 1;
         self.warn_once(path, format!("cannot read {}: {e}; retrying", show(path)));
     }
@@ -844,6 +1077,8 @@ impl<'a> Collector<'a> {
 /// What a re-check of a grown or shrunk file found at its start.
 enum Head {
     Same,
+    /// Shorter than what was read, same head: looked at again next cycle.
+    Shrunk,
     /// Same head, fingerprint now covering more bytes.
     Extended(Fingerprint),
     /// Other content: read again from 0 with this fingerprint.
@@ -866,6 +1101,24 @@ fn io_error(output: &Output, source: io::Error) -> Error {
         context: format!("cannot use {}", output.describe()),
         source,
     }
+}
+
+/// How many descriptors followed files may hold: half of what the process
+/// may open, after a reserve for the output, the state dir and the standard
+/// streams.
+fn descriptor_budget() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct through the pointer we pass.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    (soft.saturating_sub(64) / 2).clamp(8, 4096)
 }
 
 fn unix_now() -> u64 {

@@ -126,7 +126,8 @@ fn dir_join(spec_path: &Path, dir: &Path, name: &[u8]) -> PathBuf {
     }
 }
 
-fn list(dir: &Path) -> io::Result<Vec<Vec<u8>>> {
+/// The names in a directory, sorted.
+pub fn list(dir: &Path) -> io::Result<Vec<Vec<u8>>> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir)? {
         names.push(entry?.file_name().as_bytes().to_vec());
@@ -142,13 +143,15 @@ pub fn name_matches(pattern: &[u8], name: &[u8]) -> bool {
     if name.first() == Some(&b'.') && pattern.first() != Some(&b'.') {
         return false;
     }
-    if let Some(dot) = name.iter().rposition(|&b| b == b'.') {
-        let ext = &name[dot + 1..];
-        if COMPRESSED.iter().any(|c| c.as_bytes() == ext) {
-            return false;
-        }
+    !is_compressed(name) && glob_match(pattern, name)
+}
+
+/// Whether a file name ends in the extension of a compressed file.
+pub fn is_compressed(name: &[u8]) -> bool {
+    match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) => COMPRESSED.iter().any(|c| c.as_bytes() == &name[dot + 1..]),
+        None => false,
     }
-    glob_match(pattern, name)
 }
 
 /// Shell-style matching of one file name: `*` any run, `?` one character,

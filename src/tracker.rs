@@ -34,6 +34,9 @@ pub struct Tracked {
     pub id: FileId,
     /// The path it was first followed under: json `path`, messages, checkpoint.
     pub path: PathBuf,
+    /// Where it was last seen (its rotated name, for `app.log*`): where it is
+    /// opened again, since its descriptor is closed whenever it is drained.
+    pub seen_at: PathBuf,
     pub encoder: Encoder,
     pub fingerprint: Fingerprint,
     /// Next byte to deliver; always at a line or piece boundary.
@@ -56,6 +59,9 @@ pub struct Tracked {
     /// go once the checkpoint that covers it is saved.
     pub finished: bool,
     pub long_line_warned: bool,
+    /// The file looked shorter than what was read, with its head unchanged:
+    /// once may be a stale size from an NFS attribute cache, twice is a truncation.
+    pub shrink_seen: bool,
 }
 
 impl Tracked {
@@ -69,6 +75,7 @@ impl Tracked {
         let encoder = Encoder::new(format, path.as_os_str().as_encoded_bytes());
         Tracked {
             id,
+            seen_at: path.clone(),
             path,
             encoder,
             fingerprint,
@@ -82,6 +89,7 @@ impl Tracked {
             waits_for: None,
             finished: false,
             long_line_warned: false,
+            shrink_seen: false,
         }
     }
 
