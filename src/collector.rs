@@ -511,8 +511,17 @@ impl<'a> Collector<'a> {
                         self.dirty = true;
                     }
                     Ok(None) => {
-                        // Same inode, other content: the inode was recycled.
+                        // Same inode, other content: the inode was recycled, so the
+                        // file the checkpoint named is gone for good.
                         log::debug!("{} is a new file on a recycled inode", show(path));
+                        if t.state == State::Missing {
+                            log::warn!(
+                                "{} (inode {}) is gone; what it held after offset {} is not delivered",
+                                show(&t.path),
+                                t.id.ino,
+                                t.offset
+                            );
+                        }
                         let id = t.id;
                         self.files.remove(&seq);
                         self.by_id.remove(&id);
@@ -838,7 +847,9 @@ impl<'a> Collector<'a> {
         let t = self.files.get_mut(&seq).expect("still tracked");
         if let State::Gone { since } = t.state {
             // Quiet for two intervals: the writer has moved on to the new file.
-            let quiet = since.elapsed() >= 2 * self.settings.interval;
+            // With --once there is no later look: a rotated file is not written
+            // to any more by the time a run finds it.
+            let quiet = self.settings.once || since.elapsed() >= 2 * self.settings.interval;
             if quiet && t.read_pos == t.size && !t.finished {
                 self.finish_gone(seq)?;
             }
