@@ -76,6 +76,10 @@ struct Collector<'a> {
     /// which is the order they are read in.
     files: BTreeMap<u64, Tracked>,
     by_id: HashMap<FileId, u64>,
+    /// The newest file followed under each path: the predecessor of the next.
+    latest_by_path: HashMap<PathBuf, u64>,
+    /// Files not found since start-up, by inode (see `resume_moved`).
+    missing_by_ino: HashMap<u64, u64>,
     next_seq: u64,
     /// Paths named in the checkpoint at start-up (for `--from-end`).
     history: HashSet<PathBuf>,
@@ -196,6 +200,8 @@ impl<'a> Collector<'a> {
             signals,
             files: BTreeMap::new(),
             by_id: HashMap::new(),
+            latest_by_path: HashMap::new(),
+            missing_by_ino: HashMap::new(),
             next_seq: 0,
             history: loaded.files.iter().map(|e| e.path.clone()).collect(),
             first_cycle: true,
@@ -226,6 +232,7 @@ impl<'a> Collector<'a> {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_id.insert(t.id, seq);
+        self.latest_by_path.insert(t.path.clone(), seq);
         self.files.insert(seq, t);
         self.dirty = true;
         seq
@@ -326,6 +333,16 @@ impl<'a> Collector<'a> {
         }
         self.found = found;
         self.account_for_missing();
+        if !fresh.is_empty() {
+            // Files the checkpoint names that were not found, by inode, for
+            // spotting a device renumbering among the new arrivals.
+            self.missing_by_ino = self
+                .files
+                .iter()
+                .filter(|(_, t)| t.state == State::Missing)
+                .map(|(&seq, t)| (t.id.ino, seq))
+                .collect();
+        }
         for (path, id, size) in fresh {
             if !self.resume_moved(&path, id, size) {
                 self.track_new(&path, id, size);
@@ -446,10 +463,13 @@ impl<'a> Collector<'a> {
     /// resumed with a warning instead of being read again.
     fn resume_moved(&mut self, path: &Path, id: FileId, size: u64) -> bool {
         let moved = self
-            .files
-            .iter()
-            .find(|(_, t)| t.state == State::Missing && t.id.ino == id.ino && t.id.dev != id.dev);
-        let Some((&seq, t)) = moved else { return false };
+            .missing_by_ino
+            .get(&id.ino)
+            .and_then(|&seq| Some((seq, self.files.get(&seq)?)));
+        let Some((seq, t)) = moved.filter(|(_, t)| t.state == State::Missing && t.id.dev != id.dev)
+        else {
+            return false;
+        };
         let fingerprint = t.fingerprint;
         let Some(file) = identity::open_for_reading(path).ok() else {
             return false;
@@ -585,10 +605,11 @@ impl<'a> Collector<'a> {
         drop(file);
         // The lines an older file of the same path holds now go out first.
         let predecessor = self
-            .files
-            .iter()
-            .find(|(_, p)| p.is_active() && p.path == t.path);
-        if let Some((&pseq, p)) = predecessor {
+            .latest_by_path
+            .get(&t.path)
+            .and_then(|&pseq| Some((pseq, self.files.get(&pseq)?)))
+            .filter(|(_, p)| p.is_active());
+        if let Some((pseq, p)) = predecessor {
             let psize = p
                 .file
                 .as_ref()
@@ -977,10 +998,13 @@ impl<'a> Collector<'a> {
     fn forget_old(&mut self) {
         let now = unix_now();
         let before = self.files.len();
-        let by_id = &mut self.by_id;
-        self.files.retain(|_, t| match t.state {
+        let (by_id, by_path) = (&mut self.by_id, &mut self.latest_by_path);
+        self.files.retain(|&seq, t| match t.state {
             State::Retired { at } if now.saturating_sub(at) > RETIRED_RETENTION_SECS => {
                 by_id.remove(&t.id);
+                if by_path.get(&t.path) == Some(&seq) {
+                    by_path.remove(&t.path);
+                }
                 false
             }
             _ => true,

@@ -34,6 +34,8 @@ enum Kind {
     Stdout,
     File,
     Fifo,
+    /// A character device such as /dev/null or a terminal.
+    Device,
     Command,
 }
 
@@ -94,6 +96,7 @@ impl Output {
         }
         match (&self.path, self.kind) {
             (Some(p), Kind::Fifo) => format!("FIFO {}", show(p)),
+            (Some(p), Kind::Device) => format!("device {}", show(p)),
             (Some(p), _) => format!("output file {}", show(p)),
             (None, _) => "stdout".into(),
         }
@@ -174,7 +177,7 @@ impl Output {
                 }
                 Ok(())
             }
-            Kind::Fifo => self.reopen(stop),
+            Kind::Fifo | Kind::Device => self.reopen(stop),
             Kind::Command => self.restart_command(),
             Kind::Stdout => Ok(()),
         }
@@ -226,6 +229,22 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
     let existing = std::fs::metadata(path).ok();
     if existing.as_ref().is_some_and(|m| m.file_type().is_fifo()) {
         return open_fifo(path, stop);
+    }
+    if existing
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_char_device())
+    {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .context(|| format!("cannot open output device {}", show(path)))?;
+        return Ok(Output {
+            kind: Kind::Device,
+            path: Some(path.to_path_buf()),
+            file,
+            syncable: false,
+            command: None,
+        });
     }
     let file = OpenOptions::new()
         .append(true)
