@@ -5,7 +5,7 @@
 //! ```text
 //! log-collector-checkpoints 1
 //! output <dev> <ino> <committed length>          (file output only)
-//! file <dev> <ino> <offset> <fp length> <fp hash> <retired at|-> <path>
+//! file <dev> <ino> <born|-> <offset> <size> <fp length> <fp hash> <retired at|-> <path>
 //! end <number of file lines>
 //! ```
 //!
@@ -32,8 +32,13 @@ const VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub id: FileId,
+    /// Birth time in nanoseconds since the epoch, where the filesystem keeps
+    /// one: tells a recycled inode from the file that had it.
+    pub born: Option<u64>,
     /// Next byte to deliver: always at a line or piece boundary.
     pub offset: u64,
+    /// Size at the last look: bytes past `offset` were not delivered yet.
+    pub size: u64,
     pub fingerprint: Fingerprint,
     /// Unix time at which the file was fully delivered and let go, if it was.
     pub retired: Option<u64>,
@@ -60,29 +65,36 @@ pub fn render(cp: &Checkpoint) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + cp.files.len() * 96);
     out.extend_from_slice(
         b"# log-collector checkpoints; do not edit while log-collector runs\n\
-          # file <dev> <ino> <offset> <fingerprint length> <fingerprint> <retired at|-> <path>\n",
+          # file <dev> <ino> <born|-> <offset> <size> <fingerprint length> <fingerprint> <retired at|-> <path>\n",
     );
     let _ = writeln!(out, "{MAGIC} {VERSION}");
     if let Some(o) = cp.output {
         let _ = writeln!(out, "output {} {} {}", o.id.dev, o.id.ino, o.length);
     }
     for e in &cp.files {
+        let _ = write!(out, "file {} {} ", e.id.dev, e.id.ino);
+        write_optional(&mut out, e.born);
         let _ = write!(
             out,
-            "file {} {} {} {} {:016x} ",
-            e.id.dev, e.id.ino, e.offset, e.fingerprint.len, e.fingerprint.hash
+            "{} {} {} {:016x} ",
+            e.offset, e.size, e.fingerprint.len, e.fingerprint.hash
         );
-        match e.retired {
-            Some(t) => {
-                let _ = write!(out, "{t} ");
-            }
-            None => out.extend_from_slice(b"- "),
-        }
+        write_optional(&mut out, e.retired);
         escape_path(e.path.as_os_str().as_bytes(), &mut out);
         out.push(b'\n');
     }
     let _ = writeln!(out, "end {}", cp.files.len());
     out
+}
+
+/// A number or `-`, and a space.
+fn write_optional(out: &mut Vec<u8>, value: Option<u64>) {
+    match value {
+        Some(v) => {
+            let _ = write!(out, "{v} ");
+        }
+        None => out.extend_from_slice(b"- "),
+    }
 }
 
 /// Escapes a path so that it is one printable, space-free field.
@@ -187,29 +199,34 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     length: num(3, "output length")?,
                 });
             }
-            "file" if fields.len() == 8 => {
+            "file" if fields.len() == 10 => {
+                let optional = |i: usize, what: &str| match fields[i] {
+                    "-" => Ok(None),
+                    _ => num(i, what).map(Some),
+                };
                 let id = FileId {
                     dev: num(1, "device")?,
                     ino: num(2, "inode")?,
                 };
-                let offset = num(3, "offset")?;
-                let fp_len = num(4, "fingerprint length")?;
+                let born = optional(3, "birth time")?;
+                let offset = num(4, "offset")?;
+                let size = num(5, "size")?;
+                let fp_len = num(6, "fingerprint length")?;
                 if fp_len > FINGERPRINT_BYTES {
                     return Err(err(n, "bad fingerprint length".into()));
                 }
-                let hash = u64::from_str_radix(fields[5], 16)
+                let hash = u64::from_str_radix(fields[7], 16)
                     .map_err(|_| err(n, "bad fingerprint".into()))?;
-                let retired = match fields[6] {
-                    "-" => None,
-                    _ => Some(num(6, "retirement time")?),
-                };
-                let path = unescape_path(fields[7].as_bytes()).map_err(|m| err(n, m))?;
+                let retired = optional(8, "retirement time")?;
+                let path = unescape_path(fields[9].as_bytes()).map_err(|m| err(n, m))?;
                 if path.is_empty() {
                     return Err(err(n, "empty path".into()));
                 }
                 cp.files.push(Entry {
                     id,
+                    born,
                     offset,
+                    size,
                     fingerprint: Fingerprint { len: fp_len, hash },
                     retired,
                     path: PathBuf::from(OsString::from_vec(path)),
@@ -385,7 +402,9 @@ mod tests {
                 dev: 2049,
                 ino: 131,
             },
+            born: Some(1_795_575_055_286_183_232),
             offset,
+            size: offset + 7,
             fingerprint: Fingerprint {
                 len: 1024,
                 hash: 0xdead_beef,
@@ -407,7 +426,7 @@ mod tests {
         let text = String::from_utf8(render(&cp)).unwrap();
         assert!(text.contains("\nlog-collector-checkpoints 1\noutput 1 2 300\n"));
         assert!(text.contains(
-            "\nfile 2049 131 42 1024 00000000deadbeef - /var/log/my\\x20app.log\nend 1\n"
+            "\nfile 2049 131 1795575055286183232 42 49 1024 00000000deadbeef - /var/log/my\\x20app.log\nend 1\n"
         ));
         assert_eq!(parse(text.as_bytes(), "cp").unwrap(), cp);
     }
@@ -434,7 +453,7 @@ mod tests {
                 "checkpoint file cp:1: version 9 is not supported",
             ),
             (
-                good.replace(" 1 1024 ", " x 1024 "),
+                good.replace(" 1 8 1024 ", " x 8 1024 "),
                 "checkpoint file cp:4: bad offset",
             ),
             (
@@ -492,16 +511,19 @@ mod tests {
         #[test]
         fn print_parse_round_trip(
             files in proptest::collection::vec(
-                (any::<u64>(), any::<u64>(), any::<u64>(), 0..=FINGERPRINT_BYTES, any::<u64>(),
-                 proptest::option::of(any::<u64>()), proptest::collection::vec(any::<u8>(), 1..40)),
+                ((any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>()), any::<u64>(), any::<u64>()),
+                 (0..=FINGERPRINT_BYTES, any::<u64>(), proptest::option::of(any::<u64>()),
+                  proptest::collection::vec(any::<u8>(), 1..40))),
                 0..6),
             output in proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
         ) {
             let cp = Checkpoint {
                 output: output.map(|(dev, ino, length)| OutputMark { id: FileId { dev, ino }, length }),
-                files: files.into_iter().map(|(dev, ino, offset, len, hash, retired, path)| Entry {
+                files: files.into_iter().map(|((dev, ino, born, offset, size), (len, hash, retired, path))| Entry {
                     id: FileId { dev, ino },
+                    born,
                     offset,
+                    size,
                     fingerprint: Fingerprint { len, hash },
                     retired,
                     path: PathBuf::from(OsString::from_vec(path)),

@@ -88,6 +88,8 @@ struct Collector<'a> {
     dirty: bool,
     /// The output's length as of the last saved checkpoint (file output).
     committed_output: Option<u64>,
+    /// The output file's identity, never read as input.
+    output_id: Option<FileId>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
     write_failing: bool,
@@ -156,7 +158,12 @@ pub fn run(
     }
     // A save may be left undone: a stop in the middle of a cycle, or lines a
     // command had not read yet. Confirm what can be confirmed.
-    if c.dirty && matches!(c.output.sync(SHUTDOWN_CONFIRM_WAIT), Ok(true)) {
+    if c.dirty
+        && matches!(
+            c.output.sync(c.settings.fsync, SHUTDOWN_CONFIRM_WAIT),
+            Ok(true)
+        )
+    {
         c.commit();
     }
     c.output.close();
@@ -187,10 +194,8 @@ impl<'a> Collector<'a> {
                 );
             }
         }
-        let committed_output = output
-            .mark()
-            .map_err(|e| io_error(&output, e))?
-            .map(|m| m.length);
+        let mark = output.mark().map_err(|e| io_error(&output, e))?;
+        let committed_output = mark.map(|m| m.length);
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
             buf: vec![0; READ_CHUNK],
@@ -207,6 +212,7 @@ impl<'a> Collector<'a> {
             first_cycle: true,
             dirty: false,
             committed_output,
+            output_id: mark.map(|m| m.id),
             warned: HashMap::new(),
             write_failing: false,
             save_failing: false,
@@ -241,10 +247,11 @@ impl<'a> Collector<'a> {
     fn cycle(&mut self) -> Result<Outcome, Error> {
         self.identify();
         self.first_cycle = false;
-        let backlog = match self
-            .deliver()
-            .and_then(|backlog| self.output.sync(CONFIRM_WAIT).map(|taken| (backlog, taken)))
-        {
+        let backlog = match self.deliver().and_then(|backlog| {
+            self.output
+                .sync(self.settings.fsync, CONFIRM_WAIT)
+                .map(|taken| (backlog, taken))
+        }) {
             Ok((backlog, true)) => backlog,
             // A command has not read it all yet: confirm it in a later cycle.
             Ok((backlog, false)) => {
@@ -322,18 +329,30 @@ impl<'a> Collector<'a> {
                 }
                 continue;
             }
-            let id = FileId::of(&meta);
-            if !self.seen.insert(id) {
+            let look = Look {
+                id: FileId::of(&meta),
+                size: meta.len(),
+                born: identity::born(&meta),
+            };
+            if self.output_id == Some(look.id) {
+                // Reading our own output would feed it back into itself.
+                self.warn_once(
+                    &f.path,
+                    format!("{} is the output file; not followed", show(&f.path)),
+                );
+                continue;
+            }
+            if !self.seen.insert(look.id) {
                 continue; // The same file through a second PATH.
             }
-            match self.by_id.get(&id).copied() {
-                Some(seq) => self.look_again(seq, &f.path, meta.len()),
-                None => fresh.push((f.path.clone(), id, meta.len())),
+            match self.by_id.get(&look.id).copied() {
+                Some(seq) => self.look_again(seq, &f.path, look),
+                None => fresh.push((f.path.clone(), look)),
             }
         }
         self.found = found;
         self.account_for_missing();
-        if !fresh.is_empty() {
+        if self.first_cycle && !fresh.is_empty() {
             // Files the checkpoint names that were not found, by inode, for
             // spotting a device renumbering among the new arrivals.
             self.missing_by_ino = self
@@ -343,9 +362,9 @@ impl<'a> Collector<'a> {
                 .map(|(&seq, t)| (t.id.ino, seq))
                 .collect();
         }
-        for (path, id, size) in fresh {
-            if !self.resume_moved(&path, id, size) {
-                self.track_new(&path, id, size);
+        for (path, look) in fresh {
+            if !self.resume_moved(&path, look) {
+                self.track_new(&path, look);
             }
         }
     }
@@ -387,19 +406,25 @@ impl<'a> Collector<'a> {
                         show(&t.path),
                         show(&path)
                     );
+                    let from_checkpoint = t.state == State::Missing;
                     t.seen_at = path;
-                    t.file = Some(file);
                     t.size = size;
                     t.state = State::Gone {
                         since: Instant::now(),
                     };
-                    self.resume_position(seq);
+                    if from_checkpoint {
+                        self.resume_position(seq, &file);
+                    }
+                    if let Some(t) = self.files.get_mut(&seq) {
+                        t.file = Some(file);
+                    }
                     self.stats.rotations += 1;
                     self.dirty = true;
                 }
                 None => {
                     let t = self.files.get_mut(&seq).expect("listed above");
-                    if t.size > t.offset || t.state == State::Missing {
+                    let was_following = t.state == State::Following;
+                    if t.size > t.offset {
                         log::warn!(
                             "{} (inode {}) was renamed away or deleted and is not found \
                              beside it; what it held after offset {} is not delivered",
@@ -407,14 +432,19 @@ impl<'a> Collector<'a> {
                             t.id.ino,
                             t.offset
                         );
-                    } else {
-                        log::info!("{} was renamed away or deleted", show(&t.path));
-                    }
-                    if t.state == State::Following {
-                        self.stats.rotations += 1;
+                        // Kept: it may come back, with those bytes.
                         t.state = State::Missing;
-                        self.dirty = true;
+                    } else {
+                        if was_following {
+                            log::info!("{} was renamed away or deleted", show(&t.path));
+                        }
+                        // Fully delivered: remembered for the retention period.
+                        t.state = State::Retired { at: unix_now() };
                     }
+                    if was_following {
+                        self.stats.rotations += 1;
+                    }
+                    self.dirty = true;
                 }
             }
         }
@@ -458,23 +488,34 @@ impl<'a> Collector<'a> {
         None
     }
 
-    /// A file known from the checkpoint, found again on a device with another
-    /// number (an NFS remount, an LVM change) but the same inode and head:
-    /// resumed with a warning instead of being read again.
-    fn resume_moved(&mut self, path: &Path, id: FileId, size: u64) -> bool {
+    /// A file known from the checkpoint, found again at start-up at its own
+    /// path on a device with another number (an NFS remount, an LVM change)
+    /// but with the same inode, birth time and head: resumed with a warning
+    /// instead of being read again.
+    fn resume_moved(&mut self, path: &Path, look: Look) -> bool {
+        if !self.first_cycle {
+            return false;
+        }
         let moved = self
             .missing_by_ino
-            .get(&id.ino)
+            .get(&look.id.ino)
             .and_then(|&seq| Some((seq, self.files.get(&seq)?)));
-        let Some((seq, t)) = moved.filter(|(_, t)| t.state == State::Missing && t.id.dev != id.dev)
-        else {
+        let Some((seq, t)) = moved.filter(|(_, t)| {
+            t.state == State::Missing
+                && t.id.dev != look.id.dev
+                && t.path == path
+                && t.born == look.born
+        }) else {
             return false;
         };
         let fingerprint = t.fingerprint;
-        let Some(file) = identity::open_for_reading(path).ok() else {
+        let Some(file) = open_verified(path, look.id) else {
             return false;
         };
-        if !matches!(identity::recheck(&file, size, fingerprint), Ok(Some(_))) {
+        if !matches!(
+            identity::recheck(&file, look.size, fingerprint),
+            Ok(Some(_))
+        ) {
             return false;
         }
         let t = self.files.get_mut(&seq).expect("found above");
@@ -483,98 +524,111 @@ impl<'a> Collector<'a> {
              resuming at offset {} (remounted?)",
             show(path),
             t.id.dev,
-            id.dev,
+            look.id.dev,
             t.offset
         );
         self.by_id.remove(&t.id);
-        t.id = id;
-        self.by_id.insert(id, seq);
-        self.look_again(seq, path, size);
+        t.id = look.id;
+        self.by_id.insert(look.id, seq);
+        self.look_again(seq, path, look);
         true
     }
 
-    /// A known file seen again at `path` with `size` bytes.
-    fn look_again(&mut self, seq: u64, path: &Path, size: u64) {
+    /// A known file seen again at `path`.
+    fn look_again(&mut self, seq: u64, path: &Path, look: Look) {
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
+        if let (Some(then), Some(now)) = (t.born, look.born) {
+            if then != now {
+                // The inode was freed and given to a new file: the file we knew
+                // is gone for good, whatever the new one's first bytes say.
+                self.replace_recycled(seq, path, look);
+                return;
+            }
+        }
         if t.seen_at != path {
             t.seen_at = path.to_path_buf();
         }
         match t.state {
-            State::Following => t.size = size,
+            State::Following => t.size = look.size,
             State::Gone { .. } => {
                 log::debug!("{} is back in view at {}", show(&t.path), show(path));
                 t.state = State::Following;
-                t.size = size;
+                t.size = look.size;
                 self.dirty = true;
             }
             State::Retired { .. } | State::Missing => {
-                let file = match self.open(path) {
-                    Some(file) => file,
-                    None => return,
+                let Some(file) = open_verified(path, look.id) else {
+                    return self.warn_once(path, format!("cannot open {}; retrying", show(path)));
                 };
                 let t = self.files.get_mut(&seq).expect("looked up above");
-                match identity::recheck(&file, size, t.fingerprint) {
+                match identity::recheck(&file, look.size, t.fingerprint) {
                     Ok(Some(fp)) => {
                         log::debug!("resuming {} at offset {}", show(&t.path), t.offset);
                         t.fingerprint = fp;
-                        // Kept only for the byte check below; reading opens it again.
-                        t.file = Some(file);
+                        t.born = look.born;
                         t.state = State::Following;
-                        t.size = size;
-                        self.resume_position(seq);
-                        if let Some(t) = self.files.get_mut(&seq) {
-                            t.file = None;
-                        }
+                        t.size = look.size;
+                        self.resume_position(seq, &file);
                         self.warned.remove(path);
                         self.dirty = true;
                     }
-                    Ok(None) => {
-                        // Same inode, other content: the inode was recycled, so the
-                        // file the checkpoint named is gone for good.
-                        log::debug!("{} is a new file on a recycled inode", show(path));
-                        if t.state == State::Missing {
-                            log::warn!(
-                                "{} (inode {}) is gone; what it held after offset {} is not delivered",
-                                show(&t.path),
-                                t.id.ino,
-                                t.offset
-                            );
-                        }
-                        let id = t.id;
-                        self.files.remove(&seq);
-                        self.by_id.remove(&id);
-                        self.track_new(path, id, size);
-                    }
+                    Ok(None) => self.replace_recycled(seq, path, look),
                     Err(e) => self.unreadable(path, e),
                 }
             }
         }
     }
 
+    /// Same inode, another file: the one we knew was deleted and its inode
+    /// reused. What it still held is lost; the new file is read from 0.
+    fn replace_recycled(&mut self, seq: u64, path: &Path, look: Look) {
+        let Some(t) = self.files.remove(&seq) else {
+            return;
+        };
+        log::debug!("{} is a new file on a recycled inode", show(path));
+        if !matches!(t.state, State::Retired { .. }) && t.size > t.offset {
+            log::warn!(
+                "{} (inode {}) is gone; what it held after offset {} is not delivered",
+                show(&t.path),
+                t.id.ino,
+                t.offset
+            );
+        }
+        self.by_id.remove(&t.id);
+        if self.latest_by_path.get(&t.path) == Some(&seq) {
+            self.latest_by_path.remove(&t.path);
+        }
+        self.dirty = true;
+        self.track_new(path, look);
+    }
+
     /// A file taken up again at its checkpointed offset: the checkpoint does
     /// not say whether that offset sits right after a cut piece of a long
     /// line; the file does (the byte before it is not a newline).
-    fn resume_position(&mut self, seq: u64) {
+    fn resume_position(&mut self, seq: u64, file: &fs::File) {
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
         let mut before = [0u8; 1];
         t.after_cut = t.offset > 0
             && t.offset <= t.size
-            && t.file
-                .as_ref()
-                .and_then(|f| identity::read_full_at(f, &mut before, t.offset - 1).ok())
-                == Some(1)
+            && identity::read_full_at(file, &mut before, t.offset - 1).ok() == Some(1)
             && before[0] != b'\n';
         t.read_pos = t.offset;
-        t.committed = (t.offset, t.after_cut);
+        t.committed = (t.offset, t.after_cut, t.fingerprint);
     }
 
     /// A file not tracked yet: decide where it starts and track it.
-    fn track_new(&mut self, path: &Path, id: FileId, size: u64) {
-        let Some(file) = self.open(path) else { return };
+    fn track_new(&mut self, path: &Path, look: Look) {
+        let (id, size) = (look.id, look.size);
+        let file = match identity::open_for_reading(path) {
+            Ok(file) => file,
+            Err(e) => {
+                return self.warn_once(path, format!("cannot open {}: {e}; retrying", show(path)));
+            }
+        };
         match file.metadata() {
             Ok(m) if FileId::of(&m) == id => {}
             _ => return, // Replaced between stat and open: look again next cycle.
@@ -600,6 +654,7 @@ impl<'a> Collector<'a> {
             offset,
         );
         t.size = size;
+        t.born = look.born;
         // The descriptor is not kept: reading opens it when its turn comes, so
         // thousands of new files do not hold thousands of descriptors at once.
         drop(file);
@@ -625,17 +680,6 @@ impl<'a> Collector<'a> {
         }
         self.warned.remove(path);
         self.insert(t);
-    }
-
-    /// Opens a log file, warning once if it cannot be.
-    fn open(&mut self, path: &Path) -> Option<fs::File> {
-        match identity::open_for_reading(path) {
-            Ok(file) => Some(file),
-            Err(e) => {
-                self.warn_once(path, format!("cannot open {}: {e}; retrying", show(path)));
-                None
-            }
-        }
     }
 
     /// Steps 3 and 4: read, split, encode and write every active file.
@@ -668,17 +712,21 @@ impl<'a> Collector<'a> {
     }
 
     /// Closes a followed file's descriptor after its turn unless it still has
-    /// bytes to read and the descriptor budget allows keeping it: unchanged
-    /// files then cost a stat and nothing more, and thousands of files fit in
-    /// a small descriptor limit. A gone file keeps its descriptor until it is
-    /// let go: its path no longer leads to it.
+    /// bytes to read or changed within the last two intervals, and the
+    /// descriptor budget allows keeping it: idle files then cost a stat and
+    /// nothing more, and thousands of files fit in a small descriptor limit.
+    /// A gone file keeps its descriptor until it is let go: its path no
+    /// longer leads to it.
     fn let_go(&mut self, seq: u64, more: bool) {
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
+        let lately = t
+            .changed_at
+            .is_some_and(|at| at.elapsed() < 2 * self.settings.interval);
         if t.state == State::Following
             && t.file.is_some()
-            && (!more || self.open_count > self.max_open)
+            && (self.open_count > self.max_open || !more && !lately)
         {
             t.file = None;
             self.open_count -= 1;
@@ -693,16 +741,19 @@ impl<'a> Collector<'a> {
         // A gone predecessor also goes first with its final partial line,
         // delivered once it is quiet. One still followed (seen under its
         // rotated name, `app.log*`) does not: its partial line may never end.
-        let blocked = self.files.get(&pseq).is_some_and(|p| match p.state {
-            State::Following => p.read_pos < mark,
-            State::Gone { .. } => p.read_pos < mark || (p.offset < mark && !p.finished),
-            State::Retired { .. } | State::Missing => false,
-        });
-        if !blocked {
-            if let Some(t) = self.files.get_mut(&seq) {
-                t.waits_for = None;
+        // Checked anew each cycle: a rolled-back cycle can put the predecessor
+        // behind again. Only a predecessor that was let go (which happens
+        // once a checkpoint covers it) ends the wait for good.
+        let blocked = match self.files.get(&pseq).map(|p| (p.state, p)) {
+            Some((State::Following, p)) => p.read_pos < mark,
+            Some((State::Gone { .. }, p)) => p.read_pos < mark || (p.offset < mark && !p.finished),
+            Some((State::Retired { .. } | State::Missing, _)) | None => {
+                if let Some(t) = self.files.get_mut(&seq) {
+                    t.waits_for = None;
+                }
+                false
             }
-        }
+        };
         blocked
     }
 
@@ -755,6 +806,9 @@ impl<'a> Collector<'a> {
             }
         }
         let change = tracker::classify(t.read_pos, t.size);
+        if change != Change::Unchanged {
+            t.changed_at = Some(Instant::now());
+        }
         // The head is re-checked whenever the size changed: a file truncated and
         // rewritten past the old offset within one interval is a new file.
         let head = (|| -> io::Result<Head> {
@@ -828,7 +882,10 @@ impl<'a> Collector<'a> {
                 }
             };
             if n == 0 {
-                // Shrunk since the stat: the next look sees a truncation.
+                // Less there than the size said: shrunk since the stat (the next
+                // look sees a truncation), or a file whose size is not its
+                // content (sysfs, some FUSE files). Either way nothing is due.
+                t.size = t.read_pos;
                 break;
             }
             let (encoder, warned, lines) =
@@ -882,12 +939,14 @@ impl<'a> Collector<'a> {
     /// A gone file that stopped growing: deliver its final partial line with a
     /// newline added; it is let go once the checkpoint covering that is saved.
     fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
+        let max = self.settings.max_line_bytes;
         let t = self.files.get_mut(&seq).expect("still tracked");
         if let Some(file) = t.file.as_ref() {
-            // What is left is shorter than a maximal line, or it would have been cut.
+            // What is left is an unfinished line, shorter than the longest line
+            // allowed when it was read (a reload may have lowered it since).
             let rest = usize::try_from(t.size - t.offset)
                 .unwrap_or(usize::MAX)
-                .min(self.settings.max_line_bytes);
+                .min(self.buf.len().max(max + 1));
             if self.buf.len() < rest {
                 self.buf.resize(rest, 0);
             }
@@ -895,16 +954,29 @@ impl<'a> Collector<'a> {
                 Ok(n) => {
                     let (encoder, batch, lines) =
                         (&t.encoder, &mut self.batch, &mut self.stats.lines);
-                    let rest = &self.buf[..n];
-                    // A newline right after a cut piece ends that piece's line: nothing is left.
-                    let rest = if t.after_cut {
-                        rest.strip_prefix(b"\n").unwrap_or(rest)
-                    } else {
-                        rest
-                    };
-                    lines::final_piece(rest, t.offset + (n - rest.len()) as u64, |chunk| {
+                    let bytes = &self.buf[..n];
+                    let split = lines::split(bytes, t.offset, max, t.after_cut, |chunk| {
                         *lines += encoder.encode(chunk, batch);
                     });
+                    if (n as u64) < t.size - t.offset {
+                        // More than one buffer left (the limit was lowered): deliver
+                        // the pieces now, the rest next cycle.
+                        t.offset += split.consumed as u64;
+                        t.after_cut = split.after_cut;
+                        t.read_pos = t.offset;
+                        self.dirty = true;
+                        return Ok(());
+                    }
+                    let tail = &bytes[split.consumed..];
+                    // A newline right after a cut piece ends that piece's line.
+                    let skip = usize::from(split.after_cut && tail.first() == Some(&b'\n'));
+                    lines::final_piece(
+                        &tail[skip..],
+                        t.offset + (split.consumed + skip) as u64,
+                        |chunk| {
+                            *lines += encoder.encode(chunk, batch);
+                        },
+                    );
                     t.offset += n as u64;
                     t.read_pos = t.offset;
                     t.after_cut = false;
@@ -973,7 +1045,7 @@ impl<'a> Collector<'a> {
                 self.dirty = false;
                 self.committed_output = output.map(|m: OutputMark| m.length);
                 for t in self.files.values_mut() {
-                    t.committed = (t.offset, t.after_cut);
+                    t.committed = (t.offset, t.after_cut, t.fingerprint);
                     if t.finished {
                         log::debug!("{} fully delivered; closed", show(&t.path));
                         t.finished = false;
@@ -1078,15 +1150,15 @@ impl<'a> Collector<'a> {
             self.settings = new;
             log::info!("reload: settings re-read from the config file");
         }
-        match self.output.reopen(&stop) {
-            Err(_) if self.signals.should_stop() => return Ok(()),
-            other => other?,
+        if let Err(e) = self.output.reopen(&stop) {
+            if !self.signals.should_stop() {
+                log::error!("reload: {e}; still writing to the output opened before");
+            }
+            return Ok(());
         }
-        self.committed_output = self
-            .output
-            .mark()
-            .map_err(|e| io_error(&self.output, e))?
-            .map(|m| m.length);
+        let mark = self.output.mark().map_err(|e| io_error(&self.output, e))?;
+        self.committed_output = mark.map(|m| m.length);
+        self.output_id = mark.map(|m| m.id);
         self.dirty = true;
         log::info!("reopened {}", self.output.describe());
         Ok(())
@@ -1107,6 +1179,22 @@ impl<'a> Collector<'a> {
             s.write_errors
         );
     }
+}
+
+/// What one stat of a path said.
+#[derive(Clone, Copy, Debug)]
+struct Look {
+    id: FileId,
+    size: u64,
+    born: Option<u64>,
+}
+
+/// Opens a log file and checks it is the file that was looked at: a path
+/// can be given to another file between a stat and an open.
+fn open_verified(path: &Path, id: FileId) -> Option<fs::File> {
+    let file = identity::open_for_reading(path).ok()?;
+    let meta = file.metadata().ok()?;
+    (FileId::of(&meta) == id).then_some(file)
 }
 
 /// What a re-check of a grown or shrunk file found at its start.

@@ -7,6 +7,17 @@ use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+/// A file's birth time in nanoseconds since the epoch, where the filesystem
+/// and the system report one (statx on Linux, st_birthtime on the BSDs).
+pub fn born(meta: &Metadata) -> Option<u64> {
+    let since = meta
+        .created()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
 /// How many leading bytes the fingerprint covers once a file is that long.
 pub const FINGERPRINT_BYTES: u64 = 1024;
 

@@ -28,12 +28,10 @@ fn run() -> Result<(), Error> {
         println!("log-collector {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    // Logging first, so problems in the config file can already be logged.
-    logging::init(args.verbose);
+    // Config problems are returned, not logged, so the settings can come
+    // first and `verbose = true` in the config file can set the log level.
     let settings = config::resolve(&args)?;
-    if settings.verbose && !args.verbose {
-        log::set_max_level(log::LevelFilter::Debug);
-    }
+    logging::init(settings.verbose);
     let signals = Signals::install().map_err(|e| Error::Io {
         context: "cannot install signal handlers".into(),
         source: e,

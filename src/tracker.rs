@@ -32,6 +32,8 @@ pub enum State {
 #[derive(Debug)]
 pub struct Tracked {
     pub id: FileId,
+    /// Birth time (ns since the epoch) where the filesystem keeps one.
+    pub born: Option<u64>,
     /// The path it was first followed under: json `path`, messages, checkpoint.
     pub path: PathBuf,
     /// Where it was last seen (its rotated name, for `app.log*`): where it is
@@ -47,9 +49,9 @@ pub struct Tracked {
     pub read_pos: u64,
     /// Size at the last look.
     pub size: u64,
-    /// `offset` and `after_cut` as of the last saved checkpoint: where a failed
-    /// cycle rolls back to.
-    pub committed: (u64, bool),
+    /// `offset`, `after_cut` and `fingerprint` as of the last saved
+    /// checkpoint: where a failed cycle rolls back to.
+    pub committed: (u64, bool, Fingerprint),
     pub file: Option<File>,
     pub state: State,
     /// A newer file at the same path waits until its predecessor (by sequence
@@ -59,6 +61,10 @@ pub struct Tracked {
     /// go once the checkpoint that covers it is saved.
     pub finished: bool,
     pub long_line_warned: bool,
+    /// When the file was last seen to grow: a file that changed lately keeps
+    /// its descriptor for a while, so that a rename right after a write (to
+    /// any name, not only a sibling's) still finds it open.
+    pub changed_at: Option<Instant>,
     /// The file looked shorter than what was read, with its head unchanged:
     /// once may be a stale size from an NFS attribute cache, twice is a truncation.
     pub shrink_seen: bool,
@@ -75,6 +81,7 @@ impl Tracked {
         let encoder = Encoder::new(format, path.as_os_str().as_encoded_bytes());
         Tracked {
             id,
+            born: None,
             seen_at: path.clone(),
             path,
             encoder,
@@ -83,19 +90,22 @@ impl Tracked {
             after_cut: false,
             read_pos: offset,
             size: offset,
-            committed: (offset, false),
+            committed: (offset, false, fingerprint),
             file: None,
             state: State::Following,
             waits_for: None,
             finished: false,
             long_line_warned: false,
             shrink_seen: false,
+            changed_at: None,
         }
     }
 
     /// A file known from the checkpoint, not yet seen.
     pub fn from_entry(e: &Entry, format: Format) -> Tracked {
         let mut t = Tracked::new(e.id, e.path.clone(), format, e.fingerprint, e.offset);
+        t.born = e.born;
+        t.size = e.size;
         t.state = match e.retired {
             Some(at) => State::Retired { at },
             None => State::Missing,
@@ -107,7 +117,9 @@ impl Tracked {
     pub fn entry(&self) -> Entry {
         Entry {
             id: self.id,
+            born: self.born,
             offset: self.offset,
+            size: self.size,
             fingerprint: self.fingerprint,
             retired: match self.state {
                 State::Retired { at } => Some(at),
@@ -132,7 +144,7 @@ impl Tracked {
 
     /// Forgets everything since the last saved checkpoint.
     pub fn roll_back(&mut self) {
-        (self.offset, self.after_cut) = self.committed;
+        (self.offset, self.after_cut, self.fingerprint) = self.committed;
         self.read_pos = self.offset;
         self.finished = false;
     }

@@ -49,6 +49,8 @@ pub struct Output {
     syncable: bool,
     /// For `|COMMAND`: the command line and the running child.
     command: Option<(String, Child)>,
+    /// Written to since the last sync.
+    unsynced: bool,
 }
 
 impl Output {
@@ -72,6 +74,7 @@ impl Output {
                     file,
                     syncable,
                     command: None,
+                    unsynced: false,
                 })
             }
             OutputSpec::Path(path) => open_path(path, stop),
@@ -84,6 +87,7 @@ impl Output {
                     file,
                     syncable: false,
                     command: Some((line.clone(), child)),
+                    unsynced: false,
                 })
             }
         }
@@ -104,6 +108,7 @@ impl Output {
 
     /// Writes the whole batch.
     pub fn write_all(&mut self, batch: &[u8]) -> Result<(), WriteError> {
+        self.unsynced = true;
         match self.file.write_all(batch) {
             Ok(()) => Ok(()),
             Err(e) => Err(self.classify(e)),
@@ -116,13 +121,16 @@ impl Output {
     /// pipe: this waits up to `wait` for the pipe to drain, and answers false
     /// if it did not; a command that exited is an error to retry, since what
     /// it was sent since the last checkpoint may not have been handled.
-    pub fn sync(&mut self, wait: Duration) -> Result<bool, WriteError> {
+    /// With `fsync` false (`--no-fsync`), or when nothing was written since
+    /// the last call, no fsync is made.
+    pub fn sync(&mut self, fsync: bool, wait: Duration) -> Result<bool, WriteError> {
         if let Some((_, child)) = &mut self.command {
             return command::taken(&self.file, child, wait).map_err(WriteError::Retry);
         }
-        if self.syncable {
+        if self.unsynced && fsync && self.syncable {
             self.file.sync_data().map_err(|e| self.classify(e))?;
         }
+        self.unsynced = false;
         Ok(true)
     }
 
@@ -244,6 +252,7 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
             file,
             syncable: false,
             command: None,
+            unsynced: false,
         });
     }
     let file = OpenOptions::new()
@@ -272,6 +281,7 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
         file,
         syncable: true,
         command: None,
+        unsynced: false,
     })
 }
 
@@ -303,6 +313,7 @@ fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
                     file,
                     syncable: false,
                     command: None,
+                    unsynced: false,
                 });
             }
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
