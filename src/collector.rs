@@ -721,9 +721,11 @@ impl<'a> Collector<'a> {
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
-        let lately = t
-            .changed_at
-            .is_some_and(|at| at.elapsed() < 2 * self.settings.interval);
+        // Lately changed files keep their descriptor only while half the budget
+        // is free: files with bytes to read come first.
+        let lately = self.open_count < self.max_open / 2
+            && t.changed_at
+                .is_some_and(|at| at.elapsed() < 2 * self.settings.interval);
         if t.state == State::Following
             && t.file.is_some()
             && (self.open_count > self.max_open || !more && !lately)
@@ -771,7 +773,9 @@ impl<'a> Collector<'a> {
                 return Ok(false);
             }
             if self.open_count >= self.max_open {
-                return Ok(true); // Its turn comes once others let go.
+                // Its turn comes once others let go: those still reading keep the
+                // loop going, and gone files waiting to be let go should not.
+                return Ok(false);
             }
             match identity::open_for_reading(&t.seen_at) {
                 Ok(f) if f.metadata().is_ok_and(|m| FileId::of(&m) == t.id) => {
