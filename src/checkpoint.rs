@@ -5,7 +5,7 @@
 //! ```text
 //! log-collector-checkpoints 1
 //! output <dev> <ino> <committed length>          (file output only)
-//! file <dev> <ino> <born|-> <offset> <size> <fp length> <fp hash> <retired at|-> <path>
+//! file <dev> <ino> <born|-> <offset> <size> <fp length> <fp hash> <prior fp|-> <retired at|-> <path>
 //! end <number of file lines>
 //! ```
 //!
@@ -40,6 +40,9 @@ pub struct Entry {
     /// Size at the last look: bytes past `offset` were not delivered yet.
     pub size: u64,
     pub fingerprint: Fingerprint,
+    /// The fingerprint before the file was last truncated in place
+    /// (`length:hash`): a copy made by copytruncate starts like that.
+    pub prior: Option<Fingerprint>,
     /// Unix time at which the file was fully delivered and let go, if it was.
     pub retired: Option<u64>,
     /// The path it was followed under (as derived from PATH).
@@ -65,7 +68,7 @@ pub fn render(cp: &Checkpoint) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + cp.files.len() * 96);
     out.extend_from_slice(
         b"# log-collector checkpoints; do not edit while log-collector runs\n\
-          # file <dev> <ino> <born|-> <offset> <size> <fingerprint length> <fingerprint> <retired at|-> <path>\n",
+          # file <dev> <ino> <born|-> <offset> <size> <fingerprint length> <fingerprint> <prior|-> <retired at|-> <path>\n",
     );
     let _ = writeln!(out, "{MAGIC} {VERSION}");
     if let Some(o) = cp.output {
@@ -79,6 +82,12 @@ pub fn render(cp: &Checkpoint) -> Vec<u8> {
             "{} {} {} {:016x} ",
             e.offset, e.size, e.fingerprint.len, e.fingerprint.hash
         );
+        match e.prior {
+            Some(fp) => {
+                let _ = write!(out, "{}:{:016x} ", fp.len, fp.hash);
+            }
+            None => out.extend_from_slice(b"- "),
+        }
         write_optional(&mut out, e.retired);
         escape_path(e.path.as_os_str().as_bytes(), &mut out);
         out.push(b'\n');
@@ -199,7 +208,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     length: num(3, "output length")?,
                 });
             }
-            "file" if fields.len() == 10 => {
+            "file" if fields.len() == 11 => {
                 let optional = |i: usize, what: &str| match fields[i] {
                     "-" => Ok(None),
                     _ => num(i, what).map(Some),
@@ -217,8 +226,20 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                 }
                 let hash = u64::from_str_radix(fields[7], 16)
                     .map_err(|_| err(n, "bad fingerprint".into()))?;
-                let retired = optional(8, "retirement time")?;
-                let path = unescape_path(fields[9].as_bytes()).map_err(|m| err(n, m))?;
+                let prior = match fields[8].split_once(':') {
+                    None if fields[8] == "-" => None,
+                    Some((len, hash)) => {
+                        let len = len.parse::<u64>().ok().filter(|&l| l <= FINGERPRINT_BYTES);
+                        let hash = u64::from_str_radix(hash, 16).ok();
+                        match (len, hash) {
+                            (Some(len), Some(hash)) => Some(Fingerprint { len, hash }),
+                            _ => return Err(err(n, "bad prior fingerprint".into())),
+                        }
+                    }
+                    None => return Err(err(n, "bad prior fingerprint".into())),
+                };
+                let retired = optional(9, "retirement time")?;
+                let path = unescape_path(fields[10].as_bytes()).map_err(|m| err(n, m))?;
                 if path.is_empty() {
                     return Err(err(n, "empty path".into()));
                 }
@@ -228,6 +249,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     offset,
                     size,
                     fingerprint: Fingerprint { len: fp_len, hash },
+                    prior,
                     retired,
                     path: PathBuf::from(OsString::from_vec(path)),
                 });
@@ -409,6 +431,7 @@ mod tests {
                 len: 1024,
                 hash: 0xdead_beef,
             },
+            prior: None,
             retired: None,
             path: PathBuf::from(OsString::from_vec(path.to_vec())),
         }
@@ -426,7 +449,7 @@ mod tests {
         let text = String::from_utf8(render(&cp)).unwrap();
         assert!(text.contains("\nlog-collector-checkpoints 1\noutput 1 2 300\n"));
         assert!(text.contains(
-            "\nfile 2049 131 1795575055286183232 42 49 1024 00000000deadbeef - /var/log/my\\x20app.log\nend 1\n"
+            "\nfile 2049 131 1795575055286183232 42 49 1024 00000000deadbeef - - /var/log/my\\x20app.log\nend 1\n"
         ));
         assert_eq!(parse(text.as_bytes(), "cp").unwrap(), cp);
     }
@@ -512,19 +535,20 @@ mod tests {
         fn print_parse_round_trip(
             files in proptest::collection::vec(
                 ((any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>()), any::<u64>(), any::<u64>()),
-                 (0..=FINGERPRINT_BYTES, any::<u64>(), proptest::option::of(any::<u64>()),
-                  proptest::collection::vec(any::<u8>(), 1..40))),
+                 (0..=FINGERPRINT_BYTES, any::<u64>(), proptest::option::of((0..=FINGERPRINT_BYTES, any::<u64>())),
+                  proptest::option::of(any::<u64>()), proptest::collection::vec(any::<u8>(), 1..40))),
                 0..6),
             output in proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
         ) {
             let cp = Checkpoint {
                 output: output.map(|(dev, ino, length)| OutputMark { id: FileId { dev, ino }, length }),
-                files: files.into_iter().map(|((dev, ino, born, offset, size), (len, hash, retired, path))| Entry {
+                files: files.into_iter().map(|((dev, ino, born, offset, size), (len, hash, prior, retired, path))| Entry {
                     id: FileId { dev, ino },
                     born,
                     offset,
                     size,
                     fingerprint: Fingerprint { len, hash },
+                    prior: prior.map(|(len, hash)| Fingerprint { len, hash }),
                     retired,
                     path: PathBuf::from(OsString::from_vec(path)),
                 }).collect(),

@@ -455,28 +455,23 @@ impl<'a> Collector<'a> {
     /// size if it is there with the same identity and head.
     fn find_sibling(&mut self, seq: u64) -> Option<(PathBuf, fs::File, u64)> {
         let t = self.files.get(&seq)?;
-        let (id, fingerprint) = (t.id, t.fingerprint);
-        let base = t.seen_at.clone();
-        let name = base.file_name()?.as_encoded_bytes().to_vec();
-        let dir = match base.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let listing = self
-            .listings
-            .entry(dir.clone())
-            .or_insert_with(|| discover::list(&dir).unwrap_or_default());
-        let candidates: Vec<PathBuf> = listing
-            .iter()
-            .filter(|entry| entry.len() > name.len() && entry.starts_with(&name))
-            .filter(|entry| !discover::is_compressed(entry))
-            .map(|entry| base.with_file_name(std::ffi::OsStr::from_bytes(entry)))
-            .collect();
+        let (id, born, fingerprint) = (t.id, t.born, t.fingerprint);
+        // Where it was last seen (a generation taken on beside the path),
+        // where a symlinked PATH pointed, then the siblings of the name.
+        let seen_at = t.seen_at.clone();
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if seen_at != t.path {
+            candidates.push(seen_at.clone());
+        }
+        candidates.extend(t.target.iter().cloned());
+        candidates.extend(self.siblings(&seen_at));
         for candidate in candidates {
             let Ok(meta) = fs::metadata(&candidate) else {
                 continue;
             };
-            if FileId::of(&meta) != id {
+            if FileId::of(&meta) != id
+                || born.is_some() && identity::born(&meta).is_some_and(|b| Some(b) != born)
+            {
                 continue;
             }
             let file = identity::open_for_reading(&candidate).ok()?;
@@ -486,6 +481,88 @@ impl<'a> Collector<'a> {
             }
         }
         None
+    }
+
+    /// The entries beside `path` whose names start with its file name
+    /// (`app.log.1`, `app.log-20261124`), compressed ones left out. The
+    /// directory is read at most once a cycle.
+    fn siblings(&mut self, path: &Path) -> Vec<PathBuf> {
+        let Some(name) = path.file_name().map(|n| n.as_encoded_bytes().to_vec()) else {
+            return Vec::new();
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let listing = self
+            .listings
+            .entry(dir.clone())
+            .or_insert_with(|| discover::list(&dir).unwrap_or_default());
+        listing
+            .iter()
+            .filter(|entry| entry.len() > name.len() && entry.starts_with(&name))
+            .filter(|entry| !discover::is_compressed(entry))
+            .map(|entry| path.with_file_name(std::ffi::OsStr::from_bytes(entry)))
+            .collect()
+    }
+
+    /// Generations of `path` that were created and rotated away between two
+    /// looks (app.log -> app.log.1 -> app.log.2 within one interval, or while
+    /// the collector was stopped): siblings nobody tracks, born after the
+    /// file last followed at `path` and before the one there now. They are
+    /// taken on, oldest first, before the new file. Needs birth times; they
+    /// may be equal (the kernel stamps them with a coarse clock), so the
+    /// bounds are inclusive and the files at the bounds are known already.
+    fn track_between(
+        &mut self,
+        path: &Path,
+        after: u64,
+        before: u64,
+        heads: [Option<Fingerprint>; 2],
+    ) {
+        let mut between = Vec::new();
+        for candidate in self.siblings(path) {
+            let Ok(meta) = fs::metadata(&candidate) else {
+                continue;
+            };
+            let born = identity::born(&meta);
+            let id = FileId::of(&meta);
+            if !meta.is_file()
+                || self.by_id.contains_key(&id)
+                || !born.is_some_and(|b| after <= b && b <= before)
+            {
+                continue;
+            }
+            // A copytruncate copy of the predecessor is born after it too, but
+            // starts like it: what it holds was read from the original.
+            let Some(file) = open_verified(&candidate, id) else {
+                continue;
+            };
+            let copy = heads
+                .iter()
+                .flatten()
+                .any(|&fp| matches!(identity::recheck(&file, meta.len(), fp), Ok(Some(_))));
+            if !copy {
+                between.push((
+                    born,
+                    candidate,
+                    Look {
+                        id,
+                        size: meta.len(),
+                        born,
+                    },
+                ));
+            }
+        }
+        between.sort_by_key(|(born, _, _)| *born);
+        for (_, at, look) in between {
+            log::info!(
+                "{} was created and rotated to {} between two looks; reading it",
+                show(path),
+                show(&at)
+            );
+            self.track_at(path, &at, look);
+        }
     }
 
     /// A file known from the checkpoint, found again at start-up at its own
@@ -581,8 +658,9 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Same inode, another file: the one we knew was deleted and its inode
-    /// reused. What it still held is lost; the new file is read from 0.
+    /// Same inode, other content: the file we knew was deleted and its inode
+    /// reused, or it was truncated and rewritten. What it still held is not
+    /// delivered; the file there now is read from 0.
     fn replace_recycled(&mut self, seq: u64, path: &Path, look: Look) {
         let Some(t) = self.files.remove(&seq) else {
             return;
@@ -602,6 +680,19 @@ impl<'a> Collector<'a> {
         }
         self.dirty = true;
         self.track_new(path, look);
+        // Born with the old one: not a recycled inode but the same file,
+        // truncated and rewritten (copytruncate). A copy of what it held
+        // before must not pass for a generation of its own later.
+        let same_file = !matches!((t.born, look.born), (Some(a), Some(b)) if a != b);
+        if let Some(new) = self
+            .by_id
+            .get(&look.id)
+            .and_then(|seq| self.files.get_mut(seq))
+        {
+            if same_file {
+                new.before_truncation = Some(t.fingerprint);
+            }
+        }
     }
 
     /// A file taken up again at its checkpointed offset: the checkpoint does
@@ -622,11 +713,31 @@ impl<'a> Collector<'a> {
 
     /// A file not tracked yet: decide where it starts and track it.
     fn track_new(&mut self, path: &Path, look: Look) {
+        // Generations this file's predecessor was followed by without our
+        // seeing them go first.
+        let predecessor = self
+            .latest_by_path
+            .get(path)
+            .and_then(|p| self.files.get(p));
+        if let Some(p) = predecessor {
+            let heads = [Some(p.fingerprint), p.before_truncation];
+            if let (Some(after), Some(before)) = (p.born, look.born) {
+                self.track_between(path, after, before, heads);
+            }
+        }
+        self.track_at(path, path, look);
+    }
+
+    /// Takes on the file at `at`, followed under the name `path`.
+    fn track_at(&mut self, path: &Path, at: &Path, look: Look) {
         let (id, size) = (look.id, look.size);
-        let file = match identity::open_for_reading(path) {
+        if self.by_id.contains_key(&id) {
+            return; // Taken on already this cycle, as a generation between two looks.
+        }
+        let file = match identity::open_for_reading(at) {
             Ok(file) => file,
             Err(e) => {
-                return self.warn_once(path, format!("cannot open {}: {e}; retrying", show(path)));
+                return self.warn_once(at, format!("cannot open {}: {e}; retrying", show(at)));
             }
         };
         match file.metadata() {
@@ -655,6 +766,12 @@ impl<'a> Collector<'a> {
         );
         t.size = size;
         t.born = look.born;
+        t.seen_at = at.to_path_buf();
+        // A symlinked PATH: where it points now is where to look once it
+        // points elsewhere.
+        if fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink()) {
+            t.target = fs::canonicalize(at).ok();
+        }
         // The descriptor is not kept: reading opens it when its turn comes, so
         // thousands of new files do not hold thousands of descriptors at once.
         drop(file);
@@ -674,11 +791,11 @@ impl<'a> Collector<'a> {
             self.stats.rotations += 1;
         }
         if offset == 0 {
-            log::info!("following {} from the beginning", show(path));
+            log::info!("following {} from the beginning", show(at));
         } else {
-            log::info!("following {} from offset {offset}", show(path));
+            log::info!("following {} from offset {offset}", show(at));
         }
-        self.warned.remove(path);
+        self.warned.remove(at);
         self.insert(t);
     }
 
@@ -847,6 +964,7 @@ impl<'a> Collector<'a> {
                 t.fingerprint = fp;
             }
             Ok(Head::New(fp)) => {
+                t.before_truncation = Some(t.fingerprint);
                 if change == Change::Truncated {
                     log::warn!(
                         "{} was truncated (size {} < offset {}); reading it again from the start",
@@ -927,14 +1045,21 @@ impl<'a> Collector<'a> {
             budget = budget.saturating_sub(split.consumed as u64);
         }
         let t = self.files.get_mut(&seq).expect("still tracked");
-        if let State::Gone { since } = t.state {
-            // Quiet for two intervals: the writer has moved on to the new file.
-            // With --once there is no later look: a rotated file is not written
-            // to any more by the time a run finds it.
-            let quiet = self.settings.once || since.elapsed() >= 2 * self.settings.interval;
-            if quiet && t.read_pos == t.size && !t.finished {
-                self.finish_gone(seq)?;
-            }
+        // A rotated file quiet for two intervals is done: the writer has moved
+        // on, and its final partial line goes out. With --once there is no
+        // later look, and a rotated file is not written to any more by the
+        // time a run finds it. A file renamed but still matched (`app.log*`)
+        // gets the same for its partial line, and is followed on if it grows.
+        let interval = self.settings.interval;
+        let once = self.settings.once;
+        let quiet = |at: Option<Instant>| once || at.is_none_or(|at| at.elapsed() >= 2 * interval);
+        let done = match t.state {
+            State::Gone { since } => quiet(Some(since)),
+            State::Following => t.seen_at != t.path && t.offset < t.size && quiet(t.changed_at),
+            _ => false,
+        };
+        if done && t.read_pos == t.size && !t.finished {
+            self.finish_gone(seq)?;
         }
         let t = self.files.get(&seq).expect("still tracked");
         Ok(t.read_pos < t.size)
@@ -945,6 +1070,9 @@ impl<'a> Collector<'a> {
     fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
         let max = self.settings.max_line_bytes;
         let t = self.files.get_mut(&seq).expect("still tracked");
+        if t.file.is_none() {
+            t.file = open_verified(&t.seen_at, t.id);
+        }
         if let Some(file) = t.file.as_ref() {
             // What is left is an unfinished line, shorter than the longest line
             // allowed when it was read (a reload may have lowered it since).

@@ -39,6 +39,11 @@ pub struct Tracked {
     /// Where it was last seen (its rotated name, for `app.log*`): where it is
     /// opened again, since its descriptor is closed whenever it is drained.
     pub seen_at: PathBuf,
+    /// The fingerprint before the last truncation: a copy made by
+    /// copytruncate starts like that.
+    pub before_truncation: Option<Fingerprint>,
+    /// Where a symlinked path pointed when the file was taken on.
+    pub target: Option<PathBuf>,
     pub encoder: Encoder,
     pub fingerprint: Fingerprint,
     /// Next byte to deliver; always at a line or piece boundary.
@@ -83,6 +88,8 @@ impl Tracked {
             id,
             born: None,
             seen_at: path.clone(),
+            target: None,
+            before_truncation: None,
             path,
             encoder,
             fingerprint,
@@ -106,6 +113,7 @@ impl Tracked {
         let mut t = Tracked::new(e.id, e.path.clone(), format, e.fingerprint, e.offset);
         t.born = e.born;
         t.size = e.size;
+        t.before_truncation = e.prior;
         t.state = match e.retired {
             Some(at) => State::Retired { at },
             None => State::Missing,
@@ -121,6 +129,7 @@ impl Tracked {
             offset: self.offset,
             size: self.size,
             fingerprint: self.fingerprint,
+            prior: self.before_truncation,
             retired: match self.state {
                 State::Retired { at } => Some(at),
                 _ => None,

@@ -487,3 +487,44 @@ pub fn assert_delivered_at_least_once(first: &[u8], second: &[u8], all: &[u8]) {
         first.len()
     );
 }
+
+/// Where each descriptor of process `pid` points (`/proc/<pid>/fd`), e.g.
+/// `/tmp/x/app.log (deleted)`. `None` where /proc does not say (not Linux).
+pub fn fd_targets(pid: i32) -> Option<Vec<String>> {
+    let entries = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        entries
+            .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+    )
+}
+
+/// The lines of `bytes` that start with `prefix`, newlines kept, in order.
+pub fn lines_starting_with(bytes: &[u8], prefix: &str) -> Vec<u8> {
+    bytes
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.starts_with(prefix.as_bytes()))
+        .flatten()
+        .copied()
+        .collect()
+}
+
+impl Daemon {
+    /// `wait_exit` with a longer deadline, for runs whose work grows with
+    /// the test's size (still there only to catch a hang).
+    pub fn wait_exit_within(mut self, deadline: Duration) -> Run {
+        let start = Instant::now();
+        while self.child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "log-collector did not exit in {deadline:?}\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.wait_exit()
+    }
+}
