@@ -824,7 +824,7 @@ impl<'a> Collector<'a> {
             self.let_go(seq, more);
         }
         self.order = order;
-        flush(&mut self.output, &mut self.batch, &mut self.stats)?;
+        self.flush()?;
         Ok(backlog)
     }
 
@@ -987,12 +987,19 @@ impl<'a> Collector<'a> {
                 return Ok(false);
             }
         }
-        let Some(file) = t.file.as_ref() else {
+        if t.file.is_none() {
             return Ok(false);
-        };
+        }
 
         let mut budget = FILE_BUDGET;
-        while t.read_pos < t.size && budget > 0 {
+        loop {
+            // Looked up again each round: the batch is written out between
+            // rounds, and while the output blocks, other files are tended to.
+            let t = self.files.get_mut(&seq).expect("still tracked");
+            let Some(file) = t.file.as_ref() else { break };
+            if t.read_pos >= t.size || budget == 0 {
+                break;
+            }
             let want = usize::try_from(t.size - t.offset)
                 .unwrap_or(usize::MAX)
                 .min(self.buf.len());
@@ -1030,7 +1037,7 @@ impl<'a> Collector<'a> {
                 self.dirty = true;
             }
             if self.batch.len() >= BATCH_BYTES {
-                flush(&mut self.output, &mut self.batch, &mut self.stats)?;
+                self.flush()?;
             }
             if split.consumed == 0 {
                 if n == self.buf.len() && self.buf.len() <= max {
@@ -1063,6 +1070,44 @@ impl<'a> Collector<'a> {
         }
         let t = self.files.get(&seq).expect("still tracked");
         Ok(t.read_pos < t.size)
+    }
+
+    /// Writes out the batch. While the output does not take it (a full pipe,
+    /// a stalled FIFO), the loop's housekeeping goes on: a USR1 is answered,
+    /// and a rotated or deleted file that was fully delivered and is quiet
+    /// is let go, so its disk space is freed whatever the output does.
+    fn flush(&mut self) -> Result<(), WriteError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let (files, stats, dirty) = (&mut self.files, &mut self.stats, &mut self.dirty);
+        let (signals, interval) = (self.signals, self.settings.interval);
+        let mut housekeeping = || {
+            for t in files.values_mut() {
+                if let State::Gone { since } = t.state {
+                    let delivered = t.committed.0 == t.size && t.offset == t.size;
+                    if delivered && since.elapsed() >= 2 * interval && !t.finished {
+                        log::debug!(
+                            "{} fully delivered; closed while the output waits",
+                            show(&t.path)
+                        );
+                        t.file = None;
+                        t.state = State::Retired { at: unix_now() };
+                        *dirty = true;
+                    }
+                }
+            }
+            if signals.take_stats() {
+                log::info!(
+                    "{} (the output is not taking data)",
+                    stats_line(files, stats)
+                );
+            }
+        };
+        self.output.write_all(&self.batch, &mut housekeeping)?;
+        self.stats.bytes += self.batch.len() as u64;
+        self.batch.clear();
+        Ok(())
     }
 
     /// A gone file that stopped growing: deliver its final partial line with a
@@ -1297,20 +1342,19 @@ impl<'a> Collector<'a> {
     }
 
     fn log_stats(&self) {
-        let watched = self.files.values().filter(|t| t.is_active()).count();
-        let open = self.files.values().filter(|t| t.file.is_some()).count();
-        let s = &self.stats;
-        log::info!(
-            "stats: {watched} files watched ({open} open), {} lines and {} bytes delivered, \
-             {} rotations, {} truncations, {} read errors, {} write errors",
-            s.lines,
-            s.bytes,
-            s.rotations,
-            s.truncations,
-            s.read_errors,
-            s.write_errors
-        );
+        log::info!("{}", stats_line(&self.files, &self.stats));
     }
+}
+
+/// The USR1 line.
+fn stats_line(files: &BTreeMap<u64, Tracked>, s: &Stats) -> String {
+    let watched = files.values().filter(|t| t.is_active()).count();
+    let open = files.values().filter(|t| t.file.is_some()).count();
+    format!(
+        "stats: {watched} files watched ({open} open), {} lines and {} bytes delivered, \
+         {} rotations, {} truncations, {} read errors, {} write errors",
+        s.lines, s.bytes, s.rotations, s.truncations, s.read_errors, s.write_errors
+    )
 }
 
 /// What one stat of a path said.
@@ -1338,17 +1382,6 @@ enum Head {
     Extended(Fingerprint),
     /// Other content: read again from 0 with this fingerprint.
     New(Fingerprint),
-}
-
-/// Writes out the batch.
-fn flush(output: &mut Output, batch: &mut Vec<u8>, stats: &mut Stats) -> Result<(), WriteError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    output.write_all(batch)?;
-    stats.bytes += batch.len() as u64;
-    batch.clear();
-    Ok(())
 }
 
 fn io_error(output: &Output, source: io::Error) -> Error {

@@ -67,7 +67,13 @@ impl Output {
                         .try_clone_to_owned()
                         .context(|| "cannot use stdout".into())?,
                 );
-                let syncable = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+                let meta = file.metadata().ok();
+                let syncable = meta.as_ref().is_some_and(|m| m.is_file());
+                // A pipe is ours alone to write (a command output does not use
+                // stdout), so it can be non-blocking; a terminal is left alone.
+                if meta.is_some_and(|m| m.file_type().is_fifo()) {
+                    set_nonblocking(&file);
+                }
                 Ok(Output {
                     kind: Kind::Stdout,
                     path: None,
@@ -81,6 +87,7 @@ impl Output {
             OutputSpec::Command(line) => {
                 let (file, child) = command::spawn(line)
                     .context(|| format!("cannot start output command `{line}`"))?;
+                set_nonblocking(&file);
                 Ok(Output {
                     kind: Kind::Command,
                     path: None,
@@ -106,13 +113,29 @@ impl Output {
         }
     }
 
-    /// Writes the whole batch.
-    pub fn write_all(&mut self, batch: &[u8]) -> Result<(), WriteError> {
+    /// Writes the whole batch. A pipe or FIFO is written without blocking:
+    /// while it is full, `while_blocked` runs every 100 ms so the caller's
+    /// housekeeping goes on (a stop is handled by the stop clock).
+    pub fn write_all(
+        &mut self,
+        batch: &[u8],
+        while_blocked: &mut dyn FnMut(),
+    ) -> Result<(), WriteError> {
         self.unsynced = true;
-        match self.file.write_all(batch) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.classify(e)),
+        let mut rest = batch;
+        while !rest.is_empty() {
+            match self.file.write(rest) {
+                Ok(0) => return Err(self.classify(io::ErrorKind::WriteZero.into())),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_writable(&self.file, 100);
+                    while_blocked();
+                }
+                Err(e) => return Err(self.classify(e)),
+            }
         }
+        Ok(())
     }
 
     /// Makes what was written durable and says whether it may be confirmed
@@ -197,6 +220,7 @@ impl Output {
         };
         let (file, fresh) =
             command::spawn(line).context(|| format!("cannot start output command `{line}`"))?;
+        set_nonblocking(&file);
         // Dropping the old pipe gives a command that still runs its EOF.
         drop(std::mem::replace(&mut self.file, file));
         let mut old = std::mem::replace(child, fresh);
@@ -230,6 +254,28 @@ impl Output {
             *self = open_path(&path, stop)?;
         }
         Ok(())
+    }
+}
+
+/// Waits up to `ms` milliseconds for `file` to take more bytes.
+fn wait_writable(file: &File, ms: i32) {
+    let mut fds = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own, for a bounded time.
+    unsafe { libc::poll(&mut fds, 1, ms) };
+}
+
+/// Puts a pipe or FIFO we write to in non-blocking mode (see `write_all`).
+fn set_nonblocking(file: &File) {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
     }
 }
 
@@ -296,14 +342,8 @@ fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
             .open(path)
         {
             Ok(file) => {
-                // Writes block from here on: backpressure, not dropped lines.
-                // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-                unsafe {
-                    let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-                    if flags >= 0 {
-                        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
-                    }
-                }
+                // Left non-blocking: a full FIFO is waited on in `write_all`,
+                // which is backpressure, not dropped lines.
                 if told {
                     log::info!("FIFO {} has a reader", show(path));
                 }

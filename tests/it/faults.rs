@@ -216,3 +216,49 @@ fn unusable_state_dir_is_a_clear_error_at_start() {
         "nothing delivered without a usable state dir"
     );
 }
+
+#[test]
+fn a_blocked_output_does_not_keep_a_deleted_file_open_or_stop_usr1() {
+    let s = Scenario::new();
+    s.mkfifo("pipe");
+    s.write("a.log", b"a-1\n");
+    s.write("b.log", b"b-1\n");
+    let d = s.spawn(&["-i", "500ms", "-o", "pipe", "a.log", "b.log"]);
+    let mut reader = File::open(s.path("pipe")).expect("open FIFO");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while line_count(&got) < 2 {
+        let n = reader.read(&mut buf).expect("read FIFO");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // a.log goes away while the collector still holds it (it changed lately).
+    s.remove("a.log");
+    d.wait_stderr("a.log was renamed away or deleted; reading the rest of it");
+    // The reader stops reading and b.log has far more than a pipe holds.
+    let big: Vec<u8> = (0..40_000)
+        .flat_map(|i| format!("b-{i:05} {}\n", "x".repeat(50)).into_bytes())
+        .collect();
+    s.append("b.log", &big);
+    // While the write waits, a.log, fully delivered and quiet, is let go.
+    let closed = wait_until("a.log closed", || {
+        let fds = fd_targets(d.pid())?;
+        (!fds.iter().any(|f| f.contains("a.log"))).then_some(())
+    });
+    assert!(
+        closed.is_some(),
+        "a.log still open: {:?}",
+        fd_targets(d.pid())
+    );
+    d.signal(libc::SIGUSR1);
+    d.wait_stderr("the output is not taking data");
+    // Then everything still arrives.
+    let want = [b"a-1\nb-1\n".to_vec(), big].concat();
+    while got.len() < want.len() {
+        let n = reader.read(&mut buf).expect("read FIFO");
+        assert!(n > 0, "FIFO closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_same_bytes(&got, &want, "FIFO");
+    let r = d.stop();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+}
