@@ -1,0 +1,524 @@
+//! Steps 1 and 2 of a cycle: which files exist now and what each look
+//! means. Known files are matched by identity, the known files no longer
+//! seen are looked for among their siblings, and only then are new files
+//! taken on, so that a rotated file is in place to go before its successor.
+
+use super::*;
+use crate::tracker::{self, Start};
+
+impl Collector<'_> {
+    /// Steps 1 and 2: which files exist now, and what each look means.
+    /// Known files are matched first, then the known files no longer seen
+    /// are accounted for (a rotated-away file is found among its siblings),
+    /// and only then are new files taken on, so that a rotated file is in
+    /// place to go before its successor.
+    pub(super) fn identify(&mut self) {
+        discover::expand(&self.specs, &mut self.found, &mut self.problems);
+        for p in std::mem::take(&mut self.problems) {
+            self.warn_once(
+                &p.dir,
+                format!("cannot read directory {}: {}", show(&p.dir), p.error),
+            );
+        }
+        self.seen.clear();
+        self.listings.clear();
+        let found = std::mem::take(&mut self.found);
+        let mut fresh = Vec::new();
+        for f in &found {
+            let meta = match fs::metadata(&f.path) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    if f.literal {
+                        let what = match e.kind() {
+                            io::ErrorKind::NotFound => {
+                                "does not exist (yet); watching for it".to_string()
+                            }
+                            _ => format!("cannot be read: {e}; retrying"),
+                        };
+                        self.warn_once(&f.path, format!("{} {what}", show(&f.path)));
+                    }
+                    continue;
+                }
+            };
+            let kind = identity::kind(&meta);
+            if kind != Kind::Regular {
+                if f.literal {
+                    let what = match kind {
+                        Kind::Directory => "is a directory",
+                        Kind::Fifo => "is a FIFO",
+                        _ => "is not a regular file",
+                    };
+                    self.warn_once(&f.path, format!("{} {what}; skipped", show(&f.path)));
+                }
+                continue;
+            }
+            let look = Look {
+                id: FileId::of(&meta),
+                size: meta.len(),
+                born: identity::born(&meta),
+            };
+            if self.output_id == Some(look.id) {
+                // Reading our own output would feed it back into itself.
+                self.warn_once(
+                    &f.path,
+                    format!("{} is the output file; not followed", show(&f.path)),
+                );
+                continue;
+            }
+            if !self.seen.insert(look.id) {
+                continue; // The same file through a second PATH.
+            }
+            match self.by_id.get(&look.id).copied() {
+                Some(seq) => self.look_again(seq, &f.path, look),
+                None => fresh.push((f.path.clone(), look)),
+            }
+        }
+        self.found = found;
+        self.account_for_missing();
+        if self.first_cycle && !fresh.is_empty() {
+            // Files the checkpoint names that were not found, by inode, for
+            // spotting a device renumbering among the new arrivals.
+            self.missing_by_ino = self
+                .files
+                .iter()
+                .filter(|(_, t)| t.state == State::Missing)
+                .map(|(&seq, t)| (t.id.ino, seq))
+                .collect();
+        }
+        for (path, look) in fresh {
+            if !self.resume_moved(&path, look) {
+                self.track_new(&path, look);
+            }
+        }
+    }
+
+    /// Known files not seen at any watched path this cycle. An open one is
+    /// drained through its descriptor. A closed one (and, at start-up, each
+    /// file the checkpoint names) is looked for among its path's siblings
+    /// (`app.log.1`, `app.log-20261124`): rotated while closed, or while the
+    /// collector was stopped, it is drained from its offset.
+    pub(super) fn account_for_missing(&mut self) {
+        let mut lookups = Vec::new();
+        for (&seq, t) in self.files.iter_mut() {
+            if self.seen.contains(&t.id) {
+                continue;
+            }
+            match t.state {
+                State::Following if t.file.is_some() => {
+                    log::info!(
+                        "{} was renamed away or deleted; reading the rest of it",
+                        show(&t.path)
+                    );
+                    t.state = State::Gone {
+                        since: Instant::now(),
+                    };
+                    self.stats.rotations += 1;
+                    self.dirty = true;
+                }
+                State::Following => lookups.push(seq),
+                State::Missing if self.first_cycle => lookups.push(seq),
+                _ => {}
+            }
+        }
+        for seq in lookups {
+            match self.find_sibling(seq) {
+                Some((path, file, size)) => {
+                    let t = self.files.get_mut(&seq).expect("listed above");
+                    log::info!(
+                        "{} was renamed away (to {}); reading the rest of it",
+                        show(&t.path),
+                        show(&path)
+                    );
+                    let from_checkpoint = t.state == State::Missing;
+                    t.seen_at = path;
+                    t.size = size;
+                    t.state = State::Gone {
+                        since: Instant::now(),
+                    };
+                    if from_checkpoint {
+                        self.resume_position(seq, &file);
+                    }
+                    if let Some(t) = self.files.get_mut(&seq) {
+                        t.file = Some(file);
+                    }
+                    self.stats.rotations += 1;
+                    self.dirty = true;
+                }
+                None => {
+                    let t = self.files.get_mut(&seq).expect("listed above");
+                    let was_following = t.state == State::Following;
+                    if t.size > t.offset {
+                        log::warn!(
+                            "{} (inode {}) was renamed away or deleted and is not found \
+                             beside it; what it held after offset {} is not delivered",
+                            show(&t.path),
+                            t.id.ino,
+                            t.offset
+                        );
+                        // Kept: it may come back, with those bytes.
+                        t.state = State::Missing;
+                    } else {
+                        if was_following {
+                            log::info!("{} was renamed away or deleted", show(&t.path));
+                        }
+                        // Fully delivered: remembered for the retention period.
+                        t.state = State::Retired { at: unix_now() };
+                    }
+                    if was_following {
+                        self.stats.rotations += 1;
+                    }
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Looks for file `seq` among the entries of its directory whose names
+    /// start with its file name; returns the path, an open descriptor and the
+    /// size if it is there with the same identity and head.
+    pub(super) fn find_sibling(&mut self, seq: u64) -> Option<(PathBuf, fs::File, u64)> {
+        let t = self.files.get(&seq)?;
+        let (id, born, fingerprint) = (t.id, t.born, t.fingerprint);
+        // Where it was last seen (a generation taken on beside the path),
+        // where a symlinked PATH pointed, then the siblings of the name.
+        let seen_at = t.seen_at.clone();
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if seen_at != t.path {
+            candidates.push(seen_at.clone());
+        }
+        candidates.extend(t.target.iter().cloned());
+        candidates.extend(self.siblings(&seen_at));
+        for candidate in candidates {
+            let Ok(meta) = fs::metadata(&candidate) else {
+                continue;
+            };
+            if FileId::of(&meta) != id
+                || born.is_some() && identity::born(&meta).is_some_and(|b| Some(b) != born)
+            {
+                continue;
+            }
+            let file = identity::open_for_reading(&candidate).ok()?;
+            let size = file.metadata().ok()?.len();
+            if identity::recheck(&file, size, fingerprint).ok()?.is_some() {
+                return Some((candidate, file, size));
+            }
+        }
+        None
+    }
+
+    /// The entries beside `path` whose names start with its file name
+    /// (`app.log.1`, `app.log-20261124`), compressed ones left out. The
+    /// directory is read at most once a cycle.
+    pub(super) fn siblings(&mut self, path: &Path) -> Vec<PathBuf> {
+        let Some(name) = path.file_name().map(|n| n.as_encoded_bytes().to_vec()) else {
+            return Vec::new();
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let listing = self
+            .listings
+            .entry(dir.clone())
+            .or_insert_with(|| discover::list(&dir).unwrap_or_default());
+        listing
+            .iter()
+            .filter(|entry| entry.len() > name.len() && entry.starts_with(&name))
+            .filter(|entry| !discover::is_compressed(entry))
+            .map(|entry| path.with_file_name(std::ffi::OsStr::from_bytes(entry)))
+            .collect()
+    }
+
+    /// Generations of `path` that were created and rotated away between two
+    /// looks (app.log -> app.log.1 -> app.log.2 within one interval, or while
+    /// the collector was stopped): siblings nobody tracks, born after the
+    /// file last followed at `path` and before the one there now. They are
+    /// taken on, oldest first, before the new file. Needs birth times; they
+    /// may be equal (the kernel stamps them with a coarse clock), so the
+    /// bounds are inclusive and the files at the bounds are known already.
+    pub(super) fn track_between(
+        &mut self,
+        path: &Path,
+        after: u64,
+        before: u64,
+        heads: [Option<Fingerprint>; 2],
+    ) {
+        let mut between = Vec::new();
+        for candidate in self.siblings(path) {
+            let Ok(meta) = fs::metadata(&candidate) else {
+                continue;
+            };
+            let born = identity::born(&meta);
+            let id = FileId::of(&meta);
+            if !meta.is_file()
+                || self.by_id.contains_key(&id)
+                || !born.is_some_and(|b| after <= b && b <= before)
+            {
+                continue;
+            }
+            // A copytruncate copy of the predecessor is born after it too, but
+            // starts like it: what it holds was read from the original.
+            let Some(file) = open_verified(&candidate, id) else {
+                continue;
+            };
+            let copy = heads
+                .iter()
+                .flatten()
+                .any(|&fp| matches!(identity::recheck(&file, meta.len(), fp), Ok(Some(_))));
+            if !copy {
+                between.push((
+                    born,
+                    candidate,
+                    Look {
+                        id,
+                        size: meta.len(),
+                        born,
+                    },
+                ));
+            }
+        }
+        between.sort_by_key(|(born, _, _)| *born);
+        for (_, at, look) in between {
+            log::info!(
+                "{} was created and rotated to {} between two looks; reading it",
+                show(path),
+                show(&at)
+            );
+            self.track_at(path, &at, look);
+        }
+    }
+
+    /// A file known from the checkpoint, found again at start-up at its own
+    /// path on a device with another number (an NFS remount, an LVM change)
+    /// but with the same inode, birth time and head: resumed with a warning
+    /// instead of being read again.
+    pub(super) fn resume_moved(&mut self, path: &Path, look: Look) -> bool {
+        if !self.first_cycle {
+            return false;
+        }
+        let moved = self
+            .missing_by_ino
+            .get(&look.id.ino)
+            .and_then(|&seq| Some((seq, self.files.get(&seq)?)));
+        let Some((seq, t)) = moved.filter(|(_, t)| {
+            t.state == State::Missing
+                && t.id.dev != look.id.dev
+                && t.path == path
+                && t.born == look.born
+        }) else {
+            return false;
+        };
+        let fingerprint = t.fingerprint;
+        let Some(file) = open_verified(path, look.id) else {
+            return false;
+        };
+        if !matches!(
+            identity::recheck(&file, look.size, fingerprint),
+            Ok(Some(_))
+        ) {
+            return false;
+        }
+        let t = self.files.get_mut(&seq).expect("found above");
+        log::warn!(
+            "{}: same inode and content on another device number ({} -> {}); \
+             resuming at offset {} (remounted?)",
+            show(path),
+            t.id.dev,
+            look.id.dev,
+            t.offset
+        );
+        self.by_id.remove(&t.id);
+        t.id = look.id;
+        self.by_id.insert(look.id, seq);
+        self.look_again(seq, path, look);
+        true
+    }
+
+    /// A known file seen again at `path`.
+    pub(super) fn look_again(&mut self, seq: u64, path: &Path, look: Look) {
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
+        if let (Some(then), Some(now)) = (t.born, look.born) {
+            if then != now {
+                // The inode was freed and given to a new file: the file we knew
+                // is gone for good, whatever the new one's first bytes say.
+                self.replace_recycled(seq, path, look);
+                return;
+            }
+        }
+        if t.seen_at != path {
+            t.seen_at = path.to_path_buf();
+        }
+        match t.state {
+            State::Following => t.size = look.size,
+            State::Gone { .. } => {
+                log::debug!("{} is back in view at {}", show(&t.path), show(path));
+                t.state = State::Following;
+                t.size = look.size;
+                self.dirty = true;
+            }
+            State::Retired { .. } | State::Missing => {
+                let Some(file) = open_verified(path, look.id) else {
+                    return self.warn_once(path, format!("cannot open {}; retrying", show(path)));
+                };
+                let t = self.files.get_mut(&seq).expect("looked up above");
+                match identity::recheck(&file, look.size, t.fingerprint) {
+                    Ok(Some(fp)) => {
+                        log::debug!("resuming {} at offset {}", show(&t.path), t.offset);
+                        t.fingerprint = fp;
+                        t.born = look.born;
+                        t.state = State::Following;
+                        t.size = look.size;
+                        self.resume_position(seq, &file);
+                        self.warned.remove(path);
+                        self.dirty = true;
+                    }
+                    Ok(None) => self.replace_recycled(seq, path, look),
+                    Err(e) => self.unreadable(path, e),
+                }
+            }
+        }
+    }
+
+    /// Same inode, other content: the file we knew was deleted and its inode
+    /// reused, or it was truncated and rewritten. What it still held is not
+    /// delivered; the file there now is read from 0.
+    pub(super) fn replace_recycled(&mut self, seq: u64, path: &Path, look: Look) {
+        let Some(t) = self.files.remove(&seq) else {
+            return;
+        };
+        log::debug!("{} is a new file on a recycled inode", show(path));
+        if !matches!(t.state, State::Retired { .. }) && t.size > t.offset {
+            log::warn!(
+                "{} (inode {}) is gone; what it held after offset {} is not delivered",
+                show(&t.path),
+                t.id.ino,
+                t.offset
+            );
+        }
+        self.by_id.remove(&t.id);
+        if self.latest_by_path.get(&t.path) == Some(&seq) {
+            self.latest_by_path.remove(&t.path);
+        }
+        self.dirty = true;
+        self.track_new(path, look);
+        // Born with the old one: not a recycled inode but the same file,
+        // truncated and rewritten (copytruncate). A copy of what it held
+        // before must not pass for a generation of its own later.
+        let same_file = !matches!((t.born, look.born), (Some(a), Some(b)) if a != b);
+        if let Some(new) = self
+            .by_id
+            .get(&look.id)
+            .and_then(|seq| self.files.get_mut(seq))
+        {
+            if same_file {
+                new.before_truncation = Some(t.fingerprint);
+            }
+        }
+    }
+
+    /// A file taken up again at its checkpointed offset: the checkpoint does
+    /// not say whether that offset sits right after a cut piece of a long
+    /// line; the file does (the byte before it is not a newline).
+    pub(super) fn resume_position(&mut self, seq: u64, file: &fs::File) {
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
+        let mut before = [0u8; 1];
+        t.after_cut = t.offset > 0
+            && t.offset <= t.size
+            && identity::read_full_at(file, &mut before, t.offset - 1).ok() == Some(1)
+            && before[0] != b'\n';
+        t.read_pos = t.offset;
+        t.committed = (t.offset, t.after_cut, t.fingerprint);
+    }
+
+    /// A file not tracked yet: decide where it starts and track it.
+    pub(super) fn track_new(&mut self, path: &Path, look: Look) {
+        // Generations this file's predecessor was followed by without our
+        // seeing them go first.
+        let predecessor = self
+            .latest_by_path
+            .get(path)
+            .and_then(|p| self.files.get(p));
+        if let Some(p) = predecessor {
+            let heads = [Some(p.fingerprint), p.before_truncation];
+            if let (Some(after), Some(before)) = (p.born, look.born) {
+                self.track_between(path, after, before, heads);
+            }
+        }
+        self.track_at(path, path, look);
+    }
+
+    /// Takes on the file at `at`, followed under the name `path`.
+    pub(super) fn track_at(&mut self, path: &Path, at: &Path, look: Look) {
+        let (id, size) = (look.id, look.size);
+        if self.by_id.contains_key(&id) {
+            return; // Taken on already this cycle, as a generation between two looks.
+        }
+        let file = match identity::open_for_reading(at) {
+            Ok(file) => file,
+            Err(e) => {
+                return self.warn_once(at, format!("cannot open {}: {e}; retrying", show(at)));
+            }
+        };
+        match file.metadata() {
+            Ok(m) if FileId::of(&m) == id => {}
+            _ => return, // Replaced between stat and open: look again next cycle.
+        }
+        let fingerprint = match identity::fingerprint(&file, size) {
+            Ok(fp) => fp,
+            Err(e) => return self.unreadable(path, e),
+        };
+        let history = self.history.contains(path);
+        let offset = match tracker::start(None, self.first_cycle, self.settings.from_end, history) {
+            Start::Beginning => 0,
+            Start::Resume(offset) => offset,
+            Start::End => match end_of_last_line(&file, size) {
+                Ok(offset) => offset,
+                Err(e) => return self.unreadable(path, e),
+            },
+        };
+        let mut t = Tracked::new(
+            id,
+            path.to_path_buf(),
+            self.settings.format,
+            fingerprint,
+            offset,
+        );
+        t.size = size;
+        t.born = look.born;
+        t.seen_at = at.to_path_buf();
+        // A symlinked PATH: where it points now is where to look once it
+        // points elsewhere.
+        if fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink()) {
+            t.target = fs::canonicalize(at).ok();
+        }
+        // The descriptor is not kept: reading opens it when its turn comes, so
+        // thousands of new files do not hold thousands of descriptors at once.
+        drop(file);
+        // The lines an older file of the same path holds now go out first.
+        let predecessor = self
+            .latest_by_path
+            .get(&t.path)
+            .and_then(|&pseq| Some((pseq, self.files.get(&pseq)?)))
+            .filter(|(_, p)| p.is_active());
+        if let Some((pseq, p)) = predecessor {
+            let psize = p
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(p.size, |m| m.len());
+            t.waits_for = Some((pseq, psize));
+            self.stats.rotations += 1;
+        }
+        if offset == 0 {
+            log::info!("following {} from the beginning", show(at));
+        } else {
+            log::info!("following {} from offset {offset}", show(at));
+        }
+        self.warned.remove(at);
+        self.insert(t);
+    }
+}

@@ -1,0 +1,552 @@
+//! The poll loop. Each cycle runs the same steps in the same order, the data
+//! flowing one way:
+//!
+//! 1. discover: re-expand the PATH patterns;
+//! 2. identify: stat each path, match it to a tracked file by (device, inode)
+//!    and fingerprint, notice files that appeared, came back or went away;
+//! 3. read and split: read the new bytes of each active file (oldest first,
+//!    at most a budget per file), split them into lines;
+//! 4. encode and write: append the lines to one batch, written in large writes;
+//! 5. sync: fsync the output;
+//! 6. commit: save the checkpoint.
+//!
+//! The output is synced before the checkpoint is saved because a checkpoint
+//! is a promise that everything before its offsets has reached the output: a
+//! crash between the two steps then repeats lines, never loses them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::checkpoint::{Checkpoint, OutputMark, Store};
+use crate::config::Settings;
+use crate::discover::{self, DirProblem, Found, Spec};
+use crate::error::{show, Error};
+use crate::identity::{self, FileId, Fingerprint, Kind};
+use crate::lines::{self, Chunk};
+use crate::output::{Output, WriteError};
+use crate::signals::Signals;
+use crate::tracker::{Change, State, Tracked};
+
+mod deliver;
+mod identify;
+use std::os::unix::ffi::OsStrExt;
+
+/// Bytes read from a file at a time (the read buffer holds at least a maximal line too).
+const READ_CHUNK: usize = 1 << 20;
+/// Bytes read from one file in one cycle, so one backlog cannot starve the others.
+const FILE_BUDGET: u64 = 16 << 20;
+/// The batch is written out once it holds this much.
+const BATCH_BYTES: usize = 1 << 20;
+/// How long a fully delivered file that went away is remembered.
+const RETIRED_RETENTION_SECS: u64 = 3600;
+/// How long a cycle waits for an output command to read what it was sent.
+const CONFIRM_WAIT: Duration = Duration::from_millis(100);
+/// The same at shutdown, within the one second a stop may take.
+const SHUTDOWN_CONFIRM_WAIT: Duration = Duration::from_millis(300);
+/// The longest wait between retries of a failing output.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Counters since start-up, for the USR1 line.
+#[derive(Debug, Default)]
+struct Stats {
+    lines: u64,
+    bytes: u64,
+    rotations: u64,
+    truncations: u64,
+    read_errors: u64,
+    write_errors: u64,
+}
+
+/// What a cycle left behind.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Some file still has bytes to read: start the next cycle at once.
+    backlog: bool,
+    /// The output failed and was rolled back: wait before trying again.
+    retry: bool,
+}
+
+struct Collector<'a> {
+    settings: Settings,
+    specs: Vec<Spec>,
+    store: Store,
+    output: Output,
+    signals: &'a Signals,
+    /// Tracked files by sequence number: the order they were first seen in,
+    /// which is the order they are read in.
+    files: BTreeMap<u64, Tracked>,
+    by_id: HashMap<FileId, u64>,
+    /// The newest file followed under each path: the predecessor of the next.
+    latest_by_path: HashMap<PathBuf, u64>,
+    /// Files not found since start-up, by inode (see `resume_moved`).
+    missing_by_ino: HashMap<u64, u64>,
+    next_seq: u64,
+    /// Paths named in the checkpoint at start-up (for `--from-end`).
+    history: HashSet<PathBuf>,
+    first_cycle: bool,
+    /// Something the checkpoint records changed since the last save.
+    dirty: bool,
+    /// The output's length as of the last saved checkpoint (file output).
+    committed_output: Option<u64>,
+    /// The output file's identity, never read as input.
+    output_id: Option<FileId>,
+    /// Paths and directories warned about, so each problem is logged once.
+    warned: HashMap<PathBuf, String>,
+    write_failing: bool,
+    save_failing: bool,
+    retry_delay: Duration,
+    stats: Stats,
+    // Buffers reused from cycle to cycle.
+    found: Vec<Found>,
+    problems: Vec<DirProblem>,
+    seen: HashSet<FileId>,
+    /// Descriptors held now, and the most that followed files may hold.
+    open_count: usize,
+    max_open: usize,
+    /// Directory listings made this cycle to look for rotated files.
+    listings: HashMap<PathBuf, Vec<Vec<u8>>>,
+    order: Vec<u64>,
+    buf: Vec<u8>,
+    batch: Vec<u8>,
+}
+
+/// Runs the collector until a stop signal (or, with `--once`, until caught up).
+/// `reload` builds fresh settings from the config file on SIGHUP.
+pub fn run(
+    settings: Settings,
+    reload: &dyn Fn() -> Result<Settings, Error>,
+    signals: &Signals,
+) -> Result<(), Error> {
+    let (store, loaded) = Store::open(&settings.state_dir)?;
+    let stop = || signals.should_stop();
+    let output = match Output::open(&settings.output, &stop) {
+        Err(_) if signals.should_stop() => return Ok(()),
+        other => other?,
+    };
+    let mut c = Collector::new(settings, store, output, signals, loaded)?;
+    // Record the output's identity and length before the first write, so that
+    // a crash in the very first cycle can be cut back too.
+    c.commit();
+    log::info!(
+        "following {} path(s), writing to {}, state in {}",
+        c.specs.len(),
+        c.output.describe(),
+        show(&c.settings.state_dir)
+    );
+    loop {
+        let started = Instant::now();
+        let outcome = c.cycle()?;
+        if signals.should_stop() {
+            log::info!("stopping on request");
+            break;
+        }
+        if c.settings.once && !outcome.backlog && !outcome.retry {
+            break;
+        }
+        if signals.take_reload() {
+            c.reload(reload)?;
+        }
+        if signals.take_stats() {
+            c.log_stats();
+        }
+        if outcome.retry {
+            signals.sleep(c.retry_delay);
+            c.retry_delay = (c.retry_delay * 2).min(MAX_RETRY_DELAY);
+        } else if !outcome.backlog {
+            signals.sleep(c.settings.interval.saturating_sub(started.elapsed()));
+        }
+    }
+    // A save may be left undone: a stop in the middle of a cycle, or lines a
+    // command had not read yet. Confirm what can be confirmed.
+    if c.dirty
+        && matches!(
+            c.output.sync(c.settings.fsync, SHUTDOWN_CONFIRM_WAIT),
+            Ok(true)
+        )
+    {
+        c.commit();
+    }
+    c.output.close();
+    Ok(())
+}
+
+impl<'a> Collector<'a> {
+    fn new(
+        settings: Settings,
+        store: Store,
+        mut output: Output,
+        signals: &'a Signals,
+        loaded: Option<Checkpoint>,
+    ) -> Result<Collector<'a>, Error> {
+        let loaded = loaded.unwrap_or_default();
+        // Exactly-once for file output: bytes past the checkpointed length were
+        // written by a run that died before confirming them; they come again.
+        let current = output.mark().map_err(|e| io_error(&output, e))?;
+        if let (Some(saved), Some(now)) = (loaded.output, current) {
+            if saved.id == now.id && now.length > saved.length {
+                output
+                    .cut_back(saved.length)
+                    .map_err(|e| io_error(&output, e))?;
+                log::info!(
+                    "cut {} unconfirmed bytes from {}; they are written again",
+                    now.length - saved.length,
+                    output.describe()
+                );
+            }
+        }
+        let mark = output.mark().map_err(|e| io_error(&output, e))?;
+        let committed_output = mark.map(|m| m.length);
+        let mut c = Collector {
+            specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
+            buf: vec![0; READ_CHUNK],
+            settings,
+            store,
+            output,
+            signals,
+            files: BTreeMap::new(),
+            by_id: HashMap::new(),
+            latest_by_path: HashMap::new(),
+            missing_by_ino: HashMap::new(),
+            next_seq: 0,
+            history: loaded.files.iter().map(|e| e.path.clone()).collect(),
+            first_cycle: true,
+            dirty: false,
+            committed_output,
+            output_id: mark.map(|m| m.id),
+            warned: HashMap::new(),
+            write_failing: false,
+            save_failing: false,
+            retry_delay: Duration::from_millis(100),
+            stats: Stats::default(),
+            found: Vec::new(),
+            problems: Vec::new(),
+            seen: HashSet::new(),
+            listings: HashMap::new(),
+            open_count: 0,
+            max_open: descriptor_budget(),
+            order: Vec::new(),
+            batch: Vec::with_capacity(BATCH_BYTES * 2),
+        };
+        for entry in &loaded.files {
+            let t = Tracked::from_entry(entry, c.settings.format);
+            c.insert(t);
+        }
+        Ok(c)
+    }
+
+    fn insert(&mut self, t: Tracked) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_id.insert(t.id, seq);
+        self.latest_by_path.insert(t.path.clone(), seq);
+        self.files.insert(seq, t);
+        self.dirty = true;
+        seq
+    }
+
+    fn cycle(&mut self) -> Result<Outcome, Error> {
+        self.identify();
+        self.first_cycle = false;
+        let backlog = match self.deliver().and_then(|backlog| {
+            self.output
+                .sync(self.settings.fsync, CONFIRM_WAIT)
+                .map(|taken| (backlog, taken))
+        }) {
+            Ok((backlog, true)) => backlog,
+            // A command has not read it all yet: confirm it in a later cycle.
+            Ok((backlog, false)) => {
+                return Ok(Outcome {
+                    backlog,
+                    retry: false,
+                })
+            }
+            Err(WriteError::Gone(e)) => return Err(e),
+            Err(WriteError::Retry(e)) => {
+                self.write_failed(e)?;
+                return Ok(Outcome {
+                    backlog: false,
+                    retry: true,
+                });
+            }
+        };
+        if self.write_failing {
+            log::info!("writing to {} works again", self.output.describe());
+            self.write_failing = false;
+        }
+        self.retry_delay = Duration::from_millis(100);
+        if self.dirty {
+            self.commit();
+        }
+        self.forget_old();
+        Ok(Outcome {
+            backlog,
+            retry: false,
+        })
+    }
+
+    /// The output failed with an error worth retrying: undo the cycle.
+    fn write_failed(&mut self, e: io::Error) -> Result<(), Error> {
+        self.stats.write_errors += 1;
+        if !self.write_failing {
+            log::warn!(
+                "cannot write to {}: {e}; lines are kept and sent again from the last checkpoint",
+                self.output.describe()
+            );
+            self.write_failing = true;
+        }
+        self.batch.clear();
+        for t in self.files.values_mut() {
+            t.roll_back();
+        }
+        let stop = || self.signals.should_stop();
+        match self.output.recover(self.committed_output, &stop) {
+            Err(_) if self.signals.should_stop() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Step 6: saves the checkpoint; on success the new offsets become the
+    /// committed ones. A failed save is retried next cycle.
+    fn commit(&mut self) {
+        let now = unix_now();
+        let output = match self.output.mark() {
+            Ok(mark) => mark,
+            Err(e) => {
+                log::warn!(
+                    "cannot stat {}: {e}; checkpoint not saved",
+                    self.output.describe()
+                );
+                return;
+            }
+        };
+        let files = self
+            .files
+            .values()
+            .map(|t| {
+                let mut e = t.entry();
+                if t.finished {
+                    e.retired = Some(now);
+                }
+                e
+            })
+            .collect();
+        let cp = Checkpoint { output, files };
+        match self.store.save(&cp, self.settings.fsync) {
+            Ok(_) => {
+                if self.save_failing {
+                    log::info!("checkpoint {} saved again", show(self.store.path()));
+                    self.save_failing = false;
+                }
+                self.dirty = false;
+                self.committed_output = output.map(|m: OutputMark| m.length);
+                for t in self.files.values_mut() {
+                    t.committed = (t.offset, t.after_cut, t.fingerprint);
+                    if t.finished {
+                        log::debug!("{} fully delivered; closed", show(&t.path));
+                        t.finished = false;
+                        t.file = None;
+                        t.state = State::Retired { at: now };
+                    }
+                }
+            }
+            Err(e) => {
+                if !self.save_failing {
+                    log::error!(
+                        "cannot save checkpoint {}: {e}; retrying every cycle",
+                        show(self.store.path())
+                    );
+                    self.save_failing = true;
+                }
+            }
+        }
+    }
+
+    /// Drops retired files after the retention period.
+    fn forget_old(&mut self) {
+        let now = unix_now();
+        let before = self.files.len();
+        let (by_id, by_path) = (&mut self.by_id, &mut self.latest_by_path);
+        self.files.retain(|&seq, t| match t.state {
+            State::Retired { at } if now.saturating_sub(at) > RETIRED_RETENTION_SECS => {
+                by_id.remove(&t.id);
+                if by_path.get(&t.path) == Some(&seq) {
+                    by_path.remove(&t.path);
+                }
+                false
+            }
+            _ => true,
+        });
+        if self.files.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    /// A read of a tracked file failed. A followed file's descriptor is
+    /// dropped, so the next cycle opens the path again (ESTALE on NFS, a file
+    /// replaced under us); a gone file keeps its descriptor and is retried.
+    fn read_failed(&mut self, seq: u64, e: io::Error) {
+        self.stats.read_errors += 1;
+        let Some(t) = self.files.get_mut(&seq) else {
+            return;
+        };
+        if t.state == State::Following && t.file.take().is_some() {
+            self.open_count = self.open_count.saturating_sub(1);
+        }
+        let path = t.seen_at.clone();
+        self.warn_once(&path, format!("cannot read {}: {e}; retrying", show(&path)));
+    }
+
+    /// A file not tracked yet could not be read: warned once, retried.
+    fn unreadable(&mut self, path: &Path, e: io::Error) {
+        self.stats.read_errors += 1;
+        self.warn_once(path, format!("cannot read {}: {e}; retrying", show(path)));
+    }
+
+    fn warn_once(&mut self, key: &Path, message: String) {
+        if self.warned.get(key) != Some(&message) {
+            log::warn!("{message}");
+            self.warned.insert(key.to_path_buf(), message);
+        }
+    }
+
+    /// SIGHUP: re-read the config file and reopen a file output.
+    fn reload(&mut self, reload: &dyn Fn() -> Result<Settings, Error>) -> Result<(), Error> {
+        let new = if self.settings.config_file.is_some() {
+            match reload() {
+                Ok(new) => Some(new),
+                Err(e) => {
+                    log::error!("reload: {e}; keeping the current settings");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let stop = || self.signals.should_stop();
+        if let Some(mut new) = new {
+            if new.state_dir != self.settings.state_dir {
+                log::warn!("reload: a new state-dir takes effect only after a restart");
+                new.state_dir = self.settings.state_dir.clone();
+            }
+            if new.output != self.settings.output {
+                log::warn!("reload: a new output takes effect only after a restart");
+                new.output = self.settings.output.clone();
+            }
+            if new.format != self.settings.format {
+                for t in self.files.values_mut() {
+                    t.encoder = crate::encode::Encoder::new(
+                        new.format,
+                        t.path.as_os_str().as_encoded_bytes(),
+                    );
+                }
+            }
+            self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
+            self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
+            self.settings = new;
+            log::info!("reload: settings re-read from the config file");
+        }
+        if let Err(e) = self.output.reopen(&stop) {
+            if !self.signals.should_stop() {
+                log::error!("reload: {e}; still writing to the output opened before");
+            }
+            return Ok(());
+        }
+        let mark = self.output.mark().map_err(|e| io_error(&self.output, e))?;
+        self.committed_output = mark.map(|m| m.length);
+        self.output_id = mark.map(|m| m.id);
+        self.dirty = true;
+        log::info!("reopened {}", self.output.describe());
+        Ok(())
+    }
+
+    fn log_stats(&self) {
+        log::info!("{}", stats_line(&self.files, &self.stats));
+    }
+}
+
+/// The USR1 line.
+fn stats_line(files: &BTreeMap<u64, Tracked>, s: &Stats) -> String {
+    let watched = files.values().filter(|t| t.is_active()).count();
+    let open = files.values().filter(|t| t.file.is_some()).count();
+    format!(
+        "stats: {watched} files watched ({open} open), {} lines and {} bytes delivered, \
+         {} rotations, {} truncations, {} read errors, {} write errors",
+        s.lines, s.bytes, s.rotations, s.truncations, s.read_errors, s.write_errors
+    )
+}
+
+/// What one stat of a path said.
+#[derive(Clone, Copy, Debug)]
+struct Look {
+    id: FileId,
+    size: u64,
+    born: Option<u64>,
+}
+
+/// Opens a log file and checks it is the file that was looked at: a path
+/// can be given to another file between a stat and an open.
+fn open_verified(path: &Path, id: FileId) -> Option<fs::File> {
+    let file = identity::open_for_reading(path).ok()?;
+    let meta = file.metadata().ok()?;
+    (FileId::of(&meta) == id).then_some(file)
+}
+
+/// What a re-check of a grown or shrunk file found at its start.
+enum Head {
+    Same,
+    /// Shorter than what was read, same head: looked at again next cycle.
+    Shrunk,
+    /// Same head, fingerprint now covering more bytes.
+    Extended(Fingerprint),
+    /// Other content: read again from 0 with this fingerprint.
+    New(Fingerprint),
+}
+
+fn io_error(output: &Output, source: io::Error) -> Error {
+    Error::Io {
+        context: format!("cannot use {}", output.describe()),
+        source,
+    }
+}
+
+/// How many descriptors followed files may hold: half of what the process
+/// may open, after a reserve for the output, the state dir and the standard
+/// streams.
+fn descriptor_budget() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct through the pointer we pass.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    (soft.saturating_sub(64) / 2).clamp(8, 4096)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Where `--from-end` starts a file: after its last newline, so that a line
+/// being written is delivered whole once finished. A file whose last 64 KiB
+/// hold no newline starts at its size.
+fn end_of_last_line(file: &fs::File, size: u64) -> io::Result<u64> {
+    const LOOK_BACK: u64 = 64 * 1024;
+    let from = size.saturating_sub(LOOK_BACK);
+    let mut tail = vec![0u8; (size - from) as usize];
+    let n = identity::read_full_at(file, &mut tail, from)?;
+    Ok(match memchr::memrchr(b'\n', &tail[..n]) {
+        Some(i) => from + i as u64 + 1,
+        None if from == 0 => 0,
+        None => size,
+    })
+}
