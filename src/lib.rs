@@ -13,6 +13,7 @@ pub mod error;
 pub mod identity;
 pub mod lines;
 pub mod logging;
+pub mod notify;
 pub mod output;
 pub mod signals;
 pub mod tracker;

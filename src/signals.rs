@@ -84,6 +84,11 @@ impl Signals {
         self.stats.swap(false, Ordering::Relaxed)
     }
 
+    /// Whether a HUP or USR1 waits to be taken.
+    pub fn pending(&self) -> bool {
+        self.reload.load(Ordering::Relaxed) || self.stats.load(Ordering::Relaxed)
+    }
+
     /// Sleeps for `d` or until any handled signal arrives.
     pub fn sleep(&self, d: Duration) {
         if d.is_zero() || self.should_stop() {

@@ -287,7 +287,12 @@ impl Collector<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let (files, stats, dirty) = (&mut self.files, &mut self.stats, &mut self.dirty);
+        let (files, stats, dirty, notify) = (
+            &mut self.files,
+            &mut self.stats,
+            &mut self.dirty,
+            &mut self.notify,
+        );
         let (signals, interval) = (self.signals, self.settings.interval);
         let mut housekeeping = || {
             for t in files.values_mut() {
@@ -304,6 +309,7 @@ impl Collector<'_> {
                     }
                 }
             }
+            notify.keep_alive();
             if signals.take_stats() {
                 log::info!(
                     "{} (the output is not taking data)",

@@ -26,6 +26,7 @@ use crate::discover::{self, DirProblem, Found, Spec};
 use crate::error::{show, Error};
 use crate::identity::{self, FileId, Fingerprint, Kind};
 use crate::lines::{self, Chunk};
+use crate::notify::Notifier;
 use crate::output::{Output, WriteError};
 use crate::signals::Signals;
 use crate::tracker::{Change, State, Tracked};
@@ -46,6 +47,8 @@ const RETIRED_RETENTION_SECS: u64 = 3600;
 const CONFIRM_WAIT: Duration = Duration::from_millis(100);
 /// The same at shutdown, within the one second a stop may take.
 const SHUTDOWN_CONFIRM_WAIT: Duration = Duration::from_millis(300);
+/// How often the STATUS= line for systemd is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
 /// The longest wait between retries of a failing output.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -75,6 +78,7 @@ struct Collector<'a> {
     store: Store,
     output: Output,
     signals: &'a Signals,
+    notify: Notifier,
     /// Tracked files by sequence number: the order they were first seen in,
     /// which is the order they are read in.
     files: BTreeMap<u64, Tracked>,
@@ -136,9 +140,22 @@ pub fn run(
         c.output.describe(),
         show(&c.settings.state_dir)
     );
+    let mut first = true;
+    let mut last_status = Instant::now();
     loop {
         let started = Instant::now();
         let outcome = c.cycle()?;
+        if first || last_status.elapsed() >= STATUS_EVERY {
+            let status = c.status();
+            if first {
+                // Ready: the state is loaded and the first cycle is done.
+                c.notify.ready(&status);
+                first = false;
+            } else {
+                c.notify.send(&format!("STATUS={status}"));
+            }
+            last_status = Instant::now();
+        }
         if signals.should_stop() {
             log::info!("stopping on request");
             break;
@@ -153,12 +170,14 @@ pub fn run(
             c.log_stats();
         }
         if outcome.retry {
-            signals.sleep(c.retry_delay);
+            c.rest(c.retry_delay);
             c.retry_delay = (c.retry_delay * 2).min(MAX_RETRY_DELAY);
         } else if !outcome.backlog {
-            signals.sleep(c.settings.interval.saturating_sub(started.elapsed()));
+            c.rest(c.settings.interval.saturating_sub(started.elapsed()));
         }
+        c.notify.keep_alive();
     }
+    c.notify.send("STOPPING=1");
     // A save may be left undone: a stop in the middle of a cycle, or lines a
     // command had not read yet. Confirm what can be confirmed.
     if c.dirty
@@ -206,6 +225,7 @@ impl<'a> Collector<'a> {
             store,
             output,
             signals,
+            notify: Notifier::from_env(),
             files: BTreeMap::new(),
             by_id: HashMap::new(),
             latest_by_path: HashMap::new(),
@@ -460,6 +480,32 @@ impl<'a> Collector<'a> {
         self.dirty = true;
         log::info!("reopened {}", self.output.describe());
         Ok(())
+    }
+
+    /// Sleeps for `d`, waking for the watchdog and for signals.
+    fn rest(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        loop {
+            self.notify.keep_alive();
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.signals.should_stop() || self.signals.pending() {
+                return;
+            }
+            let chunk = self
+                .notify
+                .next_ping_in()
+                .map_or(left, |ping| ping.clamp(Duration::from_millis(1), left));
+            self.signals.sleep(chunk);
+        }
+    }
+
+    /// The STATUS= line for systemd.
+    fn status(&self) -> String {
+        let watched = self.files.values().filter(|t| t.is_active()).count();
+        format!(
+            "following {watched} files; {} lines delivered",
+            self.stats.lines
+        )
     }
 
     fn log_stats(&self) {

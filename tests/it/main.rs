@@ -9,6 +9,7 @@ mod cli;
 mod delivery;
 mod faults;
 mod model;
+mod notify;
 mod output;
 mod rotation;
 mod rotation_styles;
