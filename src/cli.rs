@@ -96,6 +96,10 @@ pub struct Args {
     #[argh(option, arg_name = "N")]
     pub max_line_bytes: Option<String>,
 
+    /// write Prometheus metrics to this file (replaced at most once a second)
+    #[argh(option, arg_name = "PATH")]
+    pub stats_file: Option<String>,
+
     /// do not fsync the output and the checkpoint after each cycle
     #[argh(switch)]
     pub no_fsync: bool,

@@ -64,6 +64,8 @@ pub struct Settings {
     pub max_line_bytes: usize,
     /// fsync output and checkpoint after each cycle that wrote.
     pub fsync: bool,
+    /// Prometheus metrics file, replaced at most once a second.
+    pub stats_file: Option<PathBuf>,
     /// Debug logging.
     pub verbose: bool,
     /// The config file the settings came from, re-read on SIGHUP.
@@ -82,6 +84,7 @@ pub struct FileValues {
     pub format: Option<(String, String)>,
     pub max_line_bytes: Option<(String, String)>,
     pub no_fsync: Option<bool>,
+    pub stats_file: Option<PathBuf>,
     pub verbose: Option<bool>,
 }
 
@@ -145,6 +148,7 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
             "format" => values.format = Some((text()?, location.clone())),
             "max-line-bytes" => values.max_line_bytes = Some((text()?, location.clone())),
             "no-fsync" => values.no_fsync = Some(switch()?),
+            "stats-file" => values.stats_file = Some(relative(value)),
             "verbose" => values.verbose = Some(switch()?),
             _ => return Err(err(format!("unknown key `{key}`"))),
         }
@@ -356,6 +360,11 @@ pub fn merge(
         format: format.unwrap_or(Format::Raw),
         max_line_bytes: max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES),
         fsync: !(args.no_fsync || file.no_fsync.unwrap_or(false)),
+        stats_file: args
+            .stats_file
+            .as_deref()
+            .map(path_from_arg)
+            .or(file.stats_file),
         verbose: args.verbose || file.verbose.unwrap_or(false),
         config_file,
     })

@@ -16,4 +16,5 @@ pub mod logging;
 pub mod notify;
 pub mod output;
 pub mod signals;
+pub mod stats;
 pub mod tracker;

@@ -224,6 +224,7 @@ impl Collector<'_> {
                 t.size = t.read_pos;
                 break;
             }
+            let lines_before = self.stats.lines;
             let (encoder, warned, lines) =
                 (&t.encoder, &mut t.long_line_warned, &mut self.stats.lines);
             let batch = &mut self.batch;
@@ -237,6 +238,8 @@ impl Collector<'_> {
                 }
                 *lines += encoder.encode(chunk, batch);
             });
+            let lines = self.stats.lines - lines_before;
+            self.stats.delivered(&t.path, lines, split.consumed as u64);
             t.offset += split.consumed as u64;
             t.after_cut = split.after_cut;
             t.read_pos = t.offset + (n - split.consumed) as u64;
@@ -342,6 +345,7 @@ impl Collector<'_> {
             }
             match identity::read_full_at(file, &mut self.buf[..rest], t.offset) {
                 Ok(n) => {
+                    let lines_before = self.stats.lines;
                     let (encoder, batch, lines) =
                         (&t.encoder, &mut self.batch, &mut self.stats.lines);
                     let bytes = &self.buf[..n];
@@ -351,6 +355,8 @@ impl Collector<'_> {
                     if (n as u64) < t.size - t.offset {
                         // More than one buffer left (the limit was lowered): deliver
                         // the pieces now, the rest next cycle.
+                        let added = self.stats.lines - lines_before;
+                        self.stats.delivered(&t.path, added, split.consumed as u64);
                         t.offset += split.consumed as u64;
                         t.after_cut = split.after_cut;
                         t.read_pos = t.offset;
@@ -367,6 +373,8 @@ impl Collector<'_> {
                             *lines += encoder.encode(chunk, batch);
                         },
                     );
+                    let added = self.stats.lines - lines_before;
+                    self.stats.delivered(&t.path, added, n as u64);
                     t.offset += n as u64;
                     t.read_pos = t.offset;
                     t.after_cut = false;

@@ -29,6 +29,7 @@ use crate::lines::{self, Chunk};
 use crate::notify::Notifier;
 use crate::output::{Output, WriteError};
 use crate::signals::Signals;
+use crate::stats::{self, Gauges, Stats};
 use crate::tracker::{Change, State, Tracked};
 
 mod deliver;
@@ -51,17 +52,6 @@ const SHUTDOWN_CONFIRM_WAIT: Duration = Duration::from_millis(300);
 const STATUS_EVERY: Duration = Duration::from_secs(10);
 /// The longest wait between retries of a failing output.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-
-/// Counters since start-up, for the USR1 line.
-#[derive(Debug, Default)]
-struct Stats {
-    lines: u64,
-    bytes: u64,
-    rotations: u64,
-    truncations: u64,
-    read_errors: u64,
-    write_errors: u64,
-}
 
 /// What a cycle left behind.
 #[derive(Debug, Default)]
@@ -103,6 +93,8 @@ struct Collector<'a> {
     save_failing: bool,
     retry_delay: Duration,
     stats: Stats,
+    /// When the stats file was last written.
+    stats_written: Option<Instant>,
     // Buffers reused from cycle to cycle.
     found: Vec<Found>,
     problems: Vec<DirProblem>,
@@ -176,6 +168,7 @@ pub fn run(
             c.rest(c.settings.interval.saturating_sub(started.elapsed()));
         }
         c.notify.keep_alive();
+        c.write_stats(false);
     }
     c.notify.send("STOPPING=1");
     // A save may be left undone: a stop in the middle of a cycle, or lines a
@@ -188,6 +181,7 @@ pub fn run(
     {
         c.commit();
     }
+    c.write_stats(true);
     c.output.close();
     Ok(())
 }
@@ -241,6 +235,7 @@ impl<'a> Collector<'a> {
             save_failing: false,
             retry_delay: Duration::from_millis(100),
             stats: Stats::default(),
+            stats_written: None,
             found: Vec::new(),
             problems: Vec::new(),
             seen: HashSet::new(),
@@ -356,6 +351,7 @@ impl<'a> Collector<'a> {
         let cp = Checkpoint { output, files };
         match self.store.save(&cp, self.settings.fsync) {
             Ok(_) => {
+                self.stats.last_checkpoint = Some(SystemTime::now());
                 if self.save_failing {
                     log::info!("checkpoint {} saved again", show(self.store.path()));
                     self.save_failing = false;
@@ -496,6 +492,32 @@ impl<'a> Collector<'a> {
                 .next_ping_in()
                 .map_or(left, |ping| ping.clamp(Duration::from_millis(1), left));
             self.signals.sleep(chunk);
+        }
+    }
+
+    /// Replaces the `--stats-file`, at most once a second unless `now`.
+    fn write_stats(&mut self, now: bool) {
+        let Some(path) = &self.settings.stats_file else {
+            return;
+        };
+        if !now
+            && self
+                .stats_written
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.stats_written = Some(Instant::now());
+        let mut gauges = Gauges::default();
+        for t in self.files.values().filter(|t| t.is_active()) {
+            gauges.files_watched += 1;
+            *gauges.lag.entry(t.path.clone()).or_default() += t.size.saturating_sub(t.offset);
+        }
+        if let Err(e) = stats::write_file(path, &stats::render(&self.stats, &gauges)) {
+            self.warn_once(
+                &path.clone(),
+                format!("cannot write stats file {}: {e}", show(path)),
+            );
         }
     }
 

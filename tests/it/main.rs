@@ -16,4 +16,5 @@ mod rotation_styles;
 mod scale;
 mod signals;
 mod smoke;
+mod stats;
 mod torture;

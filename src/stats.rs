@@ -1,0 +1,211 @@
+//! Counters since start-up, and their Prometheus text exposition for
+//! `--stats-file` (read by node_exporter's textfile collector, so the agent
+//! needs no HTTP server). Rendering is pure; the file is replaced atomically.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Plain counters; the collector updates them from what each step returned.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub lines: u64,
+    pub bytes: u64,
+    pub rotations: u64,
+    pub truncations: u64,
+    pub read_errors: u64,
+    pub write_errors: u64,
+    /// Lines and bytes of log delivered, per followed path. Never shrinks,
+    /// so a counter never goes back.
+    pub per_path: BTreeMap<PathBuf, (u64, u64)>,
+    /// When a checkpoint was last saved.
+    pub last_checkpoint: Option<SystemTime>,
+}
+
+impl Stats {
+    /// Counts `lines` lines and `bytes` bytes of log delivered from `path`.
+    pub fn delivered(&mut self, path: &Path, lines: u64, bytes: u64) {
+        if lines == 0 && bytes == 0 {
+            return;
+        }
+        match self.per_path.get_mut(path) {
+            Some((l, b)) => {
+                *l += lines;
+                *b += bytes;
+            }
+            None => {
+                self.per_path.insert(path.to_path_buf(), (lines, bytes));
+            }
+        }
+    }
+}
+
+/// What the stats file shows besides the counters: gauges of the moment.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub files_watched: u64,
+    /// Bytes written to each path's files and not yet delivered.
+    pub lag: BTreeMap<PathBuf, u64>,
+}
+
+/// Renders the Prometheus text exposition format (no timestamps).
+pub fn render(s: &Stats, g: &Gauges) -> String {
+    let mut text = String::new();
+    family(
+        &mut text,
+        "log_collector_lines_total",
+        "counter",
+        "Lines delivered, per followed path.",
+    );
+    for (path, (lines, _)) in &s.per_path {
+        text.push_str(&format!(
+            "log_collector_lines_total{{path=\"{}\"}} {lines}\n",
+            label(path)
+        ));
+    }
+    family(
+        &mut text,
+        "log_collector_bytes_total",
+        "counter",
+        "Bytes of log delivered, per followed path.",
+    );
+    for (path, (_, bytes)) in &s.per_path {
+        text.push_str(&format!(
+            "log_collector_bytes_total{{path=\"{}\"}} {bytes}\n",
+            label(path)
+        ));
+    }
+    family(
+        &mut text,
+        "log_collector_lag_bytes",
+        "gauge",
+        "Bytes written to a path's files and not yet delivered.",
+    );
+    for (path, lag) in &g.lag {
+        text.push_str(&format!(
+            "log_collector_lag_bytes{{path=\"{}\"}} {lag}\n",
+            label(path)
+        ));
+    }
+    let plain: [(&str, &str, &str, u64); 5] = [
+        (
+            "log_collector_files_watched",
+            "gauge",
+            "Files being followed.",
+            g.files_watched,
+        ),
+        (
+            "log_collector_rotations_total",
+            "counter",
+            "Rotations seen (renamed away, deleted, replaced).",
+            s.rotations,
+        ),
+        (
+            "log_collector_truncations_total",
+            "counter",
+            "Files truncated in place and read again from 0.",
+            s.truncations,
+        ),
+        (
+            "log_collector_read_errors_total",
+            "counter",
+            "Failed reads of log files.",
+            s.read_errors,
+        ),
+        (
+            "log_collector_write_errors_total",
+            "counter",
+            "Failed writes to the output.",
+            s.write_errors,
+        ),
+    ];
+    for (name, kind, help, value) in plain {
+        family(&mut text, name, kind, help);
+        text.push_str(&format!("{name} {value}\n"));
+    }
+    let name = "log_collector_last_checkpoint_timestamp_seconds";
+    family(
+        &mut text,
+        name,
+        "gauge",
+        "Unix time of the last saved checkpoint (0: none yet).",
+    );
+    let at = s
+        .last_checkpoint
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64());
+    text.push_str(&format!("{name} {at:.3}\n"));
+    text
+}
+
+/// The HELP and TYPE lines that open a metric family.
+fn family(text: &mut String, name: &str, kind: &str, help: &str) {
+    text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+}
+
+/// A label value: backslash, double quote and newline escaped, as the format
+/// asks; bytes that are not UTF-8 become U+FFFD.
+fn label(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Replaces `path` with `text` atomically (temp file beside it, rename).
+pub fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_help_type_and_escaped_labels() {
+        let mut s = Stats::default();
+        s.delivered(Path::new("/var/log/a \"b\"\\c\n.log"), 3, 30);
+        s.delivered(Path::new("/var/log/a \"b\"\\c\n.log"), 1, 10);
+        s.rotations = 2;
+        let g = Gauges {
+            files_watched: 1,
+            lag: [(PathBuf::from("/x.log"), 7)].into_iter().collect(),
+        };
+        let text = render(&s, &g);
+        assert!(text.contains("# HELP log_collector_lines_total "));
+        assert!(text.contains("# TYPE log_collector_lines_total counter\n"));
+        assert!(text
+            .contains("log_collector_lines_total{path=\"/var/log/a \\\"b\\\"\\\\c\\n.log\"} 4\n"));
+        assert!(text
+            .contains("log_collector_bytes_total{path=\"/var/log/a \\\"b\\\"\\\\c\\n.log\"} 40\n"));
+        assert!(text.contains("log_collector_lag_bytes{path=\"/x.log\"} 7\n"));
+        assert!(text.contains("log_collector_files_watched 1\n"));
+        assert!(text.contains("log_collector_rotations_total 2\n"));
+        assert!(text.contains("log_collector_last_checkpoint_timestamp_seconds 0.000\n"));
+        // Every sample line belongs to a family announced before it.
+        let mut typed = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                typed.insert(rest.split(' ').next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(typed.contains(name), "{name} has no TYPE line");
+            }
+        }
+    }
+}
