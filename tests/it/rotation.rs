@@ -4,7 +4,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::process::Command;
 
 use crate::util::*;
 
@@ -263,7 +262,7 @@ fn writer_rotating_under_load_loses_and_repeats_nothing() {
     // collector ever saw app.log would not be found.
     d.wait_stderr("following");
     // keep=10: no rotated file is deleted before it could be read.
-    let mut gen = Command::new(env!("CARGO_BIN_EXE_loggen"))
+    let mut gen = program(env!("CARGO_BIN_EXE_loggen"))
         .current_dir(s.dir.path())
         .args(["--seq", "--rate", "2000", "--rotate-every", "500"])
         .args(["--rotate-mode", "rename", "--keep", "10", "--lines", "3000"])

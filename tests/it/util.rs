@@ -25,6 +25,21 @@ pub struct Scenario {
     pub state: PathBuf,
 }
 
+/// A command for one of the crate's binaries, started through the runner
+/// named by `LOG_COLLECTOR_TEST_RUNNER` when that is set (qemu for ARM).
+pub fn program(bin: &str) -> Command {
+    let runner = std::env::var("LOG_COLLECTOR_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// The result of a run to completion.
 #[derive(Debug)]
 pub struct Run {
@@ -111,31 +126,16 @@ impl Scenario {
 
     /// The collector command, run in the scenario's dir with its state dir.
     pub fn command(&self, args: &[&str]) -> Command {
-        let bin = env!("CARGO_BIN_EXE_log-collector");
-        let runner = std::env::var("LOG_COLLECTOR_TEST_RUNNER").unwrap_or_default();
-        let mut words = runner.split_whitespace();
-        let mut cmd = match words.next() {
-            Some(first) => {
-                let mut c = Command::new(first);
-                c.args(words).arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        cmd.current_dir(self.dir.path())
-            .arg("--state-dir")
-            .arg(&self.state)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("STATE_DIRECTORY")
-            .env("RUST_BACKTRACE", "0");
+        let mut cmd = self.bare_command(&[]);
+        cmd.arg("--state-dir").arg(&self.state).args(args);
+        cmd.env_remove("JOURNAL_STREAM")
+            .env_remove("STATE_DIRECTORY");
         cmd
     }
 
     /// The collector command without `--state-dir` (for tests of its defaults).
     pub fn bare_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_log-collector"));
+        let mut cmd = program(env!("CARGO_BIN_EXE_log-collector"));
         cmd.current_dir(self.dir.path())
             .args(args)
             .env_remove("RUST_LOG")
