@@ -74,14 +74,7 @@ impl Output {
                 if meta.is_some_and(|m| m.file_type().is_fifo()) {
                     set_nonblocking(&file);
                 }
-                Ok(Output {
-                    kind: Kind::Stdout,
-                    path: None,
-                    file,
-                    syncable,
-                    command: None,
-                    unsynced: false,
-                })
+                Ok(Output::plain(Kind::Stdout, None, file, syncable))
             }
             OutputSpec::Path(path) => open_path(path, stop),
             OutputSpec::Command(line) => {
@@ -97,6 +90,18 @@ impl Output {
                     unsynced: false,
                 })
             }
+        }
+    }
+
+    /// An output that is one descriptor (not a command).
+    fn plain(kind: Kind, path: Option<PathBuf>, file: File, syncable: bool) -> Output {
+        Output {
+            kind,
+            path,
+            file,
+            syncable,
+            command: None,
+            unsynced: false,
         }
     }
 
@@ -292,14 +297,12 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
             .write(true)
             .open(path)
             .context(|| format!("cannot open output device {}", show(path)))?;
-        return Ok(Output {
-            kind: Kind::Device,
-            path: Some(path.to_path_buf()),
+        return Ok(Output::plain(
+            Kind::Device,
+            Some(path.to_path_buf()),
             file,
-            syncable: false,
-            command: None,
-            unsynced: false,
-        });
+            false,
+        ));
     }
     let file = OpenOptions::new()
         .append(true)
@@ -321,14 +324,12 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
             show(path)
         )));
     }
-    Ok(Output {
-        kind: Kind::File,
-        path: Some(path.to_path_buf()),
+    Ok(Output::plain(
+        Kind::File,
+        Some(path.to_path_buf()),
         file,
-        syncable: true,
-        command: None,
-        unsynced: false,
-    })
+        true,
+    ))
 }
 
 /// Opens a FIFO for writing without blocking: with no reader the open fails
@@ -347,14 +348,12 @@ fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
                 if told {
                     log::info!("FIFO {} has a reader", show(path));
                 }
-                return Ok(Output {
-                    kind: Kind::Fifo,
-                    path: Some(path.to_path_buf()),
+                return Ok(Output::plain(
+                    Kind::Fifo,
+                    Some(path.to_path_buf()),
                     file,
-                    syncable: false,
-                    command: None,
-                    unsynced: false,
-                });
+                    false,
+                ));
             }
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
                 if !told {
