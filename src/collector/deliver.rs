@@ -91,9 +91,16 @@ impl Collector<'_> {
         };
         if t.file.is_none() {
             // Closed since it was drained: opened again only when it changed.
-            if t.state != State::Following
-                || tracker::classify(t.read_pos, t.size) == Change::Unchanged
-            {
+            // A gone file found beside its path is opened here too, within the
+            // descriptor budget.
+            let gone = matches!(t.state, State::Gone { .. });
+            let changed = tracker::classify(t.read_pos, t.size) != Change::Unchanged;
+            // A renamed file still matched, quiet, with a partial line to finish.
+            let interval = self.settings.interval;
+            let quiet =
+                self.settings.once || t.changed_at.is_none_or(|at| at.elapsed() >= 2 * interval);
+            let renamed_partial = t.seen_at != t.path && t.offset < t.size && quiet;
+            if !(gone || t.state == State::Following && (changed || renamed_partial)) {
                 return Ok(false);
             }
             if self.open_count >= self.max_open {
@@ -300,6 +307,15 @@ impl Collector<'_> {
         let mut housekeeping = || {
             for t in files.values_mut() {
                 if let State::Gone { since } = t.state {
+                    // A rotated file the writer still adds to is not done.
+                    let now_size = t
+                        .file
+                        .as_ref()
+                        .and_then(|f| f.metadata().ok())
+                        .map(|m| m.len());
+                    if now_size.is_some_and(|size| size != t.size) {
+                        continue;
+                    }
                     let delivered = t.committed.0 == t.size && t.offset == t.size;
                     if delivered && since.elapsed() >= 2 * interval && !t.finished {
                         log::debug!(

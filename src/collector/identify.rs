@@ -122,29 +122,33 @@ impl Collector<'_> {
         }
         for seq in lookups {
             match self.find_sibling(seq) {
-                Some((path, file, size)) => {
+                Sibling::Found {
+                    path,
+                    size,
+                    after_cut,
+                } => {
                     let t = self.files.get_mut(&seq).expect("listed above");
                     log::info!(
                         "{} was renamed away (to {}); reading the rest of it",
                         show(&t.path),
                         show(&path)
                     );
-                    let from_checkpoint = t.state == State::Missing;
+                    if t.state == State::Missing {
+                        // Taken up from the checkpoint: its offset is committed.
+                        t.after_cut = after_cut;
+                        t.read_pos = t.offset;
+                        t.committed = (t.offset, t.after_cut, t.fingerprint);
+                    }
                     t.seen_at = path;
                     t.size = size;
                     t.state = State::Gone {
                         since: Instant::now(),
                     };
-                    if from_checkpoint {
-                        self.resume_position(seq, &file);
-                    }
-                    if let Some(t) = self.files.get_mut(&seq) {
-                        t.file = Some(file);
-                    }
                     self.stats.rotations += 1;
                     self.dirty = true;
                 }
-                None => {
+                Sibling::Unknown => {} // Looked for again next cycle.
+                Sibling::Absent => {
                     let t = self.files.get_mut(&seq).expect("listed above");
                     let was_following = t.state == State::Following;
                     if t.size > t.offset {
@@ -176,8 +180,10 @@ impl Collector<'_> {
     /// Looks for file `seq` among the entries of its directory whose names
     /// start with its file name; returns the path, an open descriptor and the
     /// size if it is there with the same identity and head.
-    pub(super) fn find_sibling(&mut self, seq: u64) -> Option<(PathBuf, fs::File, u64)> {
-        let t = self.files.get(&seq)?;
+    pub(super) fn find_sibling(&mut self, seq: u64) -> Sibling {
+        let Some(t) = self.files.get(&seq) else {
+            return Sibling::Absent;
+        };
         let (id, born, fingerprint) = (t.id, t.born, t.fingerprint);
         // Where it was last seen (a generation taken on beside the path),
         // where a symlinked PATH pointed, then the siblings of the name.
@@ -197,13 +203,32 @@ impl Collector<'_> {
             {
                 continue;
             }
-            let file = identity::open_for_reading(&candidate).ok()?;
-            let size = file.metadata().ok()?.len();
-            if identity::recheck(&file, size, fingerprint).ok()?.is_some() {
-                return Some((candidate, file, size));
+            // The head is checked through a descriptor that is not kept: a mass
+            // rotation must not use up the descriptors. One that cannot be
+            // opened (out of descriptors) is not taken for absent.
+            let Ok(file) = identity::open_for_reading(&candidate) else {
+                return Sibling::Unknown;
+            };
+            let size = meta.len();
+            match identity::recheck(&file, size, fingerprint) {
+                Ok(Some(_)) => {
+                    let mut before = [0u8; 1];
+                    let offset = self.files.get(&seq).map_or(0, |t| t.offset);
+                    let after_cut = offset > 0
+                        && offset <= size
+                        && identity::read_full_at(&file, &mut before, offset - 1).ok() == Some(1)
+                        && before[0] != b'\n';
+                    return Sibling::Found {
+                        path: candidate,
+                        size,
+                        after_cut,
+                    };
+                }
+                Ok(None) => {}
+                Err(_) => return Sibling::Unknown,
             }
         }
-        None
+        Sibling::Absent
     }
 
     /// The entries beside `path` whose names start with its file name
@@ -443,7 +468,9 @@ impl Collector<'_> {
             .get(path)
             .and_then(|p| self.files.get(p));
         if let Some(p) = predecessor {
-            let heads = [Some(p.fingerprint), p.before_truncation];
+            // An empty head would match every file: it tells nothing.
+            let heads =
+                [Some(p.fingerprint), p.before_truncation].map(|fp| fp.filter(|fp| fp.len > 0));
             if let (Some(after), Some(before)) = (p.born, look.born) {
                 self.track_between(path, after, before, heads);
             }

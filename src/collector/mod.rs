@@ -546,6 +546,20 @@ fn stats_line(files: &BTreeMap<u64, Tracked>, s: &Stats) -> String {
     )
 }
 
+/// Where a file no longer at its path turned out to be.
+enum Sibling {
+    /// Beside its path (or where it was last seen), same identity and head.
+    Found {
+        path: PathBuf,
+        size: u64,
+        after_cut: bool,
+    },
+    /// Nowhere to be found.
+    Absent,
+    /// Could not be checked this time (out of descriptors): ask again later.
+    Unknown,
+}
+
 /// What one stat of a path said.
 #[derive(Clone, Copy, Debug)]
 struct Look {

@@ -51,6 +51,8 @@ pub struct Output {
     command: Option<(String, Child)>,
     /// Written to since the last sync.
     unsynced: bool,
+    /// A FIFO without a reader, already said so.
+    waiting: bool,
 }
 
 impl Output {
@@ -69,11 +71,8 @@ impl Output {
                 );
                 let meta = file.metadata().ok();
                 let syncable = meta.as_ref().is_some_and(|m| m.is_file());
-                // A pipe is ours alone to write (a command output does not use
-                // stdout), so it can be non-blocking; a terminal is left alone.
-                if meta.is_some_and(|m| m.file_type().is_fifo()) {
-                    set_nonblocking(&file);
-                }
+                // stdout stays blocking: its open file description is shared
+                // with whoever else writes to the same pipe or terminal.
                 Ok(Output::plain(Kind::Stdout, None, file, syncable))
             }
             OutputSpec::Path(path) => open_path(path, stop),
@@ -88,6 +87,7 @@ impl Output {
                     syncable: false,
                     command: Some((line.clone(), child)),
                     unsynced: false,
+                    waiting: false,
                 })
             }
         }
@@ -102,6 +102,7 @@ impl Output {
             syncable,
             command: None,
             unsynced: false,
+            waiting: false,
         }
     }
 
@@ -213,7 +214,26 @@ impl Output {
                 }
                 Ok(())
             }
-            Kind::Fifo | Kind::Device => self.reopen(stop),
+            // Without a reader yet, the broken FIFO stays: the next write fails
+            // again and the loop comes back here after its backoff, answering
+            // signals and the watchdog meanwhile.
+            Kind::Fifo => {
+                let path = self.path.clone().expect("a FIFO has a path");
+                match open_fifo_once(&path)? {
+                    Some(file) => {
+                        log::info!("FIFO {} has a reader", show(&path));
+                        *self = Output::plain(Kind::Fifo, Some(path), file, false);
+                    }
+                    None if !self.waiting => {
+                        log::info!("waiting for a reader on FIFO {}", show(&path));
+                        self.waiting = true;
+                    }
+                    None => {}
+                }
+                let _ = stop;
+                Ok(())
+            }
+            Kind::Device => self.reopen(stop),
             Kind::Command => self.restart_command(),
             Kind::Stdout => Ok(()),
         }
@@ -337,43 +357,45 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
 fn open_fifo(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
     let mut told = false;
     loop {
-        match OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-        {
-            Ok(file) => {
-                // Left non-blocking: a full FIFO is waited on in `write_all`,
-                // which is backpressure, not dropped lines.
-                if told {
-                    log::info!("FIFO {} has a reader", show(path));
-                }
-                return Ok(Output::plain(
-                    Kind::Fifo,
-                    Some(path.to_path_buf()),
-                    file,
-                    false,
-                ));
+        if let Some(file) = open_fifo_once(path)? {
+            if told {
+                log::info!("FIFO {} has a reader", show(path));
             }
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-                if !told {
-                    log::info!("waiting for a reader on FIFO {}", show(path));
-                    told = true;
-                }
-                if stop() {
-                    return Err(Error::OutputGone {
-                        what: format!("FIFO {}", show(path)),
-                        source: io::Error::other("no reader before shutdown"),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    context: format!("cannot open FIFO {}", show(path)),
-                    source: e,
-                })
-            }
+            return Ok(Output::plain(
+                Kind::Fifo,
+                Some(path.to_path_buf()),
+                file,
+                false,
+            ));
         }
+        if !told {
+            log::info!("waiting for a reader on FIFO {}", show(path));
+            told = true;
+        }
+        if stop() {
+            return Err(Error::OutputGone {
+                what: format!("FIFO {}", show(path)),
+                source: io::Error::other("no reader before shutdown"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One try at opening a FIFO for writing: `None` while it has no reader.
+/// The descriptor stays non-blocking: a full FIFO is waited on in
+/// `write_all`, which is backpressure, not dropped lines.
+fn open_fifo_once(path: &Path) -> Result<Option<File>, Error> {
+    match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(Error::Io {
+            context: format!("cannot open FIFO {}", show(path)),
+            source: e,
+        }),
     }
 }

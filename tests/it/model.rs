@@ -327,10 +327,10 @@ impl Collector {
                     let f = &w.files[fid];
                     let Some(b) = f.id.born else { continue };
                     let known = self.entries.iter().any(|e| e.id.ino == f.id.ino);
-                    let like_p = f.content.starts_with(&p.head)
-                        || p.prior_head
-                            .as_ref()
-                            .is_some_and(|h| f.content.starts_with(h));
+                    // An empty head tells nothing (nothing was read from it).
+                    let starts_like = |h: &Vec<u8>| !h.is_empty() && f.content.starts_with(h);
+                    let like_p =
+                        starts_like(&p.head) || p.prior_head.as_ref().is_some_and(starts_like);
                     if !known && after <= b && b <= before && !like_p {
                         between.push((b, k, fid));
                     }
