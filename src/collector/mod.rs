@@ -46,6 +46,10 @@ const BATCH_BYTES: usize = 1 << 20;
 const RETIRED_RETENTION_SECS: u64 = 3600;
 /// How long a cycle waits for an output command to read what it was sent.
 const CONFIRM_WAIT: Duration = Duration::from_millis(100);
+/// When the last checkpoint is older than this, a cycle waits longer.
+const CONFIRM_OVERDUE: Duration = Duration::from_secs(2);
+/// How long a cycle waits then (within the second a stop may take).
+const CONFIRM_WAIT_OVERDUE: Duration = Duration::from_millis(500);
 /// The same at shutdown, within the one second a stop may take.
 const SHUTDOWN_CONFIRM_WAIT: Duration = Duration::from_millis(300);
 /// How often the STATUS= line for systemd is refreshed.
@@ -95,6 +99,8 @@ struct Collector<'a> {
     stats: Stats,
     /// When the stats file was last written.
     stats_written: Option<Instant>,
+    /// When a checkpoint was last saved (or found nothing to save).
+    committed_at: Instant,
     // Buffers reused from cycle to cycle.
     found: Vec<Found>,
     problems: Vec<DirProblem>,
@@ -236,6 +242,7 @@ impl<'a> Collector<'a> {
             retry_delay: Duration::from_millis(100),
             stats: Stats::default(),
             stats_written: None,
+            committed_at: Instant::now(),
             found: Vec::new(),
             problems: Vec::new(),
             seen: HashSet::new(),
@@ -265,9 +272,17 @@ impl<'a> Collector<'a> {
     fn cycle(&mut self) -> Result<Outcome, Error> {
         self.identify();
         self.first_cycle = false;
+        // A command that stays a little behind never empties its pipe at a
+        // cycle's end; once confirmation is overdue, give it longer to catch
+        // up (nothing new is written meanwhile), so checkpoints keep moving.
+        let wait = if self.committed_at.elapsed() > CONFIRM_OVERDUE {
+            CONFIRM_WAIT_OVERDUE
+        } else {
+            CONFIRM_WAIT
+        };
         let backlog = match self.deliver().and_then(|backlog| {
             self.output
-                .sync(self.settings.fsync, CONFIRM_WAIT)
+                .sync(self.settings.fsync, wait)
                 .map(|taken| (backlog, taken))
         }) {
             Ok((backlog, true)) => backlog,
@@ -294,6 +309,8 @@ impl<'a> Collector<'a> {
         self.retry_delay = Duration::from_millis(100);
         if self.dirty {
             self.commit();
+        } else {
+            self.committed_at = Instant::now();
         }
         self.forget_old();
         Ok(Outcome {
@@ -352,6 +369,7 @@ impl<'a> Collector<'a> {
         match self.store.save(&cp, self.settings.fsync) {
             Ok(_) => {
                 self.stats.last_checkpoint = Some(SystemTime::now());
+                self.committed_at = Instant::now();
                 if self.save_failing {
                     log::info!("checkpoint {} saved again", show(self.store.path()));
                     self.save_failing = false;
