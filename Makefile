@@ -12,7 +12,7 @@ RELEASE := target/release
 RUN_STATE := target/run-state
 
 
-.PHONY: demo
+.PHONY: demo bench
 .PHONY: all build release test lint run install uninstall clean fuzz cross-setup cross-aarch64 cross-armv7 test-cross
 
 all: build
@@ -38,6 +38,11 @@ run: release
 	@$(RELEASE)/loggen --rate 5 --rotate-every 400 --keep 2 sample_logs/live.log & gen=$$!; \
 	trap 'kill $$gen 2>/dev/null' EXIT INT TERM; \
 	$(RELEASE)/log-collector --state-dir $(RUN_STATE) 'sample_logs/*.log'
+
+# The side-by-side benchmark (see bench/bench.py and BENCHMARKS.md); not in CI.
+BENCH_ARGS ?=
+bench: release
+	python3 bench/bench.py $(BENCH_ARGS)
 
 # Fuzz each target for FUZZ_SECONDS (not part of CI). Needs the nightly
 # toolchain; cargo-fuzz is installed from crates.io when missing.
