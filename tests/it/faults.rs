@@ -49,8 +49,7 @@ fn command_output_gets_the_lines_and_finishes_them_on_sigterm() {
     wait_file_eq(&s.path("out.txt"), &numbered("line", 1, 100));
     s.append("a.log", &numbered("line", 101, 200));
     wait_file_eq(&s.path("out.txt"), &numbered("line", 1, 200));
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_eq!(s.read("out.txt"), numbered("line", 1, 200));
 }
 
@@ -70,8 +69,7 @@ fn command_that_dies_is_started_again_and_nothing_is_lost() {
         b.ends_with(b"line-120\n")
     });
     assert_each_line_in_order(&got, &all);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -81,8 +79,7 @@ fn command_that_cannot_start_keeps_being_retried_without_spinning() {
     // `exit 3` reads nothing: each attempt fails and is logged, with backoff.
     let d = s.spawn(&["-i", "20ms", "-o", "|exit 3", "a.log"]);
     d.wait_stderr("exited with status 3");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     // Nothing was confirmed: the line is still due.
     assert_eq!(s.once(&["a.log"]).stdout, b"one\n");
 }
@@ -117,8 +114,7 @@ fn fifo_reader_that_goes_away_is_waited_for_and_lines_are_sent_again() {
     let mut both = first.clone();
     both.extend_from_slice(&second);
     assert_each_line_in_order(&both, &numbered("line", 1, 40));
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -187,8 +183,7 @@ fn checkpoint_that_cannot_be_saved_is_retried_while_lines_keep_flowing() {
     wait_file_eq(&s.path("out.txt"), b"one\ntwo\n");
     fs::remove_dir(s.state.join("checkpoints.tmp")).unwrap();
     d.wait_stderr("saved again");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_eq!(s.once(&["-o", "out.txt", "a.log"]).code(), 0);
     assert_eq!(
         s.read("out.txt"),
@@ -259,6 +254,5 @@ fn a_blocked_output_does_not_keep_a_deleted_file_open_or_stop_usr1() {
         got.extend_from_slice(&buf[..n]);
     }
     assert_same_bytes(&got, &want, "FIFO");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }

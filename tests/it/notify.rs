@@ -31,8 +31,7 @@ fn ready_after_the_first_cycle_then_watchdog_pings_then_stopping() {
     // Half of WATCHDOG_USEC, though the interval is longer.
     assert_eq!(recv(&sock), "WATCHDOG=1");
     assert_eq!(recv(&sock), "WATCHDOG=1");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     let mut last = recv(&sock);
     while last == "WATCHDOG=1" {
         last = recv(&sock);

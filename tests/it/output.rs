@@ -150,8 +150,7 @@ fn sighup_after_the_output_file_was_renamed_writes_to_a_new_file() {
     wait_file(&s.path("out.txt"), "two in the new file", |b| b == b"two\n");
     s.append("a.log", b"three\n");
     wait_file(&s.path("out.txt"), "three", |b| b == b"two\nthree\n");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_eq!(s.read("out.txt.1"), b"one\n");
     assert_eq!(s.read("out.txt"), b"two\nthree\n");
 }

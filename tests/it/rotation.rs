@@ -37,8 +37,7 @@ fn rename_rotation_drains_the_old_file_first_including_lines_written_after_the_r
     s.append("app.log", b"new-3\n");
     want.extend_from_slice(b"new-3\n");
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -64,8 +63,7 @@ fn rename_rotation_delivers_the_old_files_final_partial_line_before_the_new_file
     ]
     .concat();
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -88,8 +86,7 @@ fn rotated_file_growing_after_the_rename_was_noticed_is_still_read() {
     s.append("app.log", &numbered("new", 1, 2));
     want.extend_from_slice(&numbered("new", 1, 2));
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -116,8 +113,7 @@ fn two_rename_rotations_in_a_row_deliver_three_generations_in_order() {
     want.extend_from_slice(b"gen2-4\n");
     want.extend_from_slice(&numbered("gen3", 1, 3));
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -140,8 +136,7 @@ fn copytruncate_restarts_at_zero_even_when_new_content_is_shorter_than_the_old_o
     s.append("app.log", b"more\n");
     want.extend_from_slice(b"more\n");
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -161,8 +156,7 @@ fn truncate_and_regrow_past_the_old_offset_between_two_looks_is_read_from_zero()
     d.thaw();
     want.extend_from_slice(&after);
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -188,8 +182,7 @@ fn delete_and_recreate_reads_the_new_file_from_the_start() {
     d.thaw();
     want.extend_from_slice(&numbered("third", 1, 2));
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -220,8 +213,7 @@ fn file_that_vanishes_and_returns_resumes_without_repeats() {
     s.append("app.log", b"back\n");
     let want = [numbered("before", 1, 3), b"while away\nback\n".to_vec()].concat();
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -250,8 +242,7 @@ fn pattern_matching_the_rotated_name_does_not_read_it_again() {
     s.append("app.log", &numbered("gen3", 1, 2));
     want.extend_from_slice(&numbered("gen3", 1, 2));
     d.wait_stdout_eq(&want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }
 
 #[test]
@@ -272,8 +263,7 @@ fn writer_rotating_under_load_loses_and_repeats_nothing() {
     wait_file(&s.path("out.txt"), "3000 lines", |b| line_count(b) >= 3000);
     assert!(wait_child(&mut gen).success(), "loggen failed");
     // Stopped, so anything repeated after the 3000th line is in the file too.
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 
     let out = s.read("out.txt");
     let seqs: Vec<u64> = out

@@ -197,8 +197,7 @@ fn two_rename_rotations_within_one_interval_deliver_the_middle_generation_too() 
     .concat();
     // gen3 comes last: once it is there, anything of gen2 would be too.
     wait_file(&s.path("out.txt"), "gen3-2", |b| b.ends_with(b"gen3-2\n"));
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), &want, "out.txt");
 }
 
@@ -231,8 +230,7 @@ fn two_rename_rotations_within_one_interval_with_a_pattern_keep_every_generation
     s.append("app.log.2", b"gen1-4\n");
     want.extend_from_slice(b"gen1-4\n");
     wait_file_eq(&out, &want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), &want, "out.txt");
 }
 
@@ -254,8 +252,7 @@ fn final_partial_line_of_a_rotated_file_the_pattern_still_matches_is_not_lost_wh
     s.remove("app.log.1");
     s.append("app.log", b"gen2-2\n");
     wait_file(&out, "gen2-2", |b| b.ends_with(b"gen2-2\n"));
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     let got = s.read("out.txt");
     assert_same_bytes(
         &lines_starting_with(&got, "gen1"),
@@ -307,8 +304,7 @@ fn writer_appending_to_a_file_renamed_while_the_collector_had_it_closed_is_still
     s.append("app.log", b"new-2\n");
     want.extend_from_slice(b"new-2\n");
     wait_file_eq(&out, &want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), &want, "out.txt");
 }
 
@@ -373,8 +369,7 @@ fn recreated_file_on_a_recycled_inode_is_read_from_zero_whether_longer_or_shorte
     s.append("app.log", b"third-2\n");
     want.extend_from_slice(b"third-2\n");
     wait_file_eq(&out, &want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), &want, "out.txt");
 }
 
@@ -391,8 +386,7 @@ fn recreated_file_on_a_recycled_inode_with_the_same_size_is_read_from_zero() {
     // since growth has the head checked.
     recreate_frozen(&s, &d, b"gen-2\n");
     wait_file_eq(&out, b"gen-1\ngen-2\n");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), b"gen-1\ngen-2\n", "out.txt");
 }
 
@@ -421,8 +415,7 @@ fn symlink_pointed_at_another_file_delivers_the_rest_of_the_old_target_then_the_
     s.append("b.log", b"b-3\n");
     want.extend_from_slice(b"b-3\n");
     wait_file(&out, "b-3", |b| b.ends_with(b"b-3\n"));
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), &want, "out.txt");
 }
 
@@ -450,8 +443,7 @@ fn symlink_pointed_at_another_file_after_the_old_one_was_read_follows_the_new_ta
     s.rename("app.log.tmp", "app.log");
     want.extend_from_slice(b"a-3\n");
     wait_file_eq(&out, &want);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), &want, "out.txt");
 }
 
@@ -505,8 +497,7 @@ fn numbered_names_from_zero_are_followed_and_compressed_siblings_never_read() {
     let got = wait_file(&out, "10 lines", |b| line_count(b) >= 10);
     // Lines of compressed files would come in the same cycles as these.
     d.wait_cycles(2);
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     let out = s.read("out.txt");
     assert_eq!(out, got, "nothing came after the 10 lines");
     assert_no_compressed_bytes(&out);
@@ -598,8 +589,7 @@ fn deleted_file_held_open_for_its_unread_bytes_is_drained_then_closed() {
             d.stderr()
         );
     }
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{} more bytes after the end", rest.len());

@@ -317,8 +317,7 @@ fn small_busy_files_are_served_while_a_64_mib_backlog_is_caught_up() {
         fs::metadata(&out).map(|m| m.len()),
         d.stderr()
     );
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     let got = s.read("out.txt");
     assert_eq!(got.len() as u64, total, "no other lines");
     assert_same_bytes(&lines_starting_with(&got, "big-"), &big, "big.log's lines");

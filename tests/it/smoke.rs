@@ -23,6 +23,5 @@ fn daemon_follows_appends() {
     d.wait_stdout_eq(b"first\n");
     s.append("a.log", b"second\n");
     d.wait_stdout_eq(b"first\nsecond\n");
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
 }

@@ -42,8 +42,7 @@ fn stats_file_counts_lines_and_bytes_per_path_and_lag() {
     wait_file(&s.path("metrics.prom"), "a.log counted again", |b| {
         String::from_utf8_lossy(b).contains("log_collector_lines_total{path=\"a.log\"} 3\n")
     });
-    let r = d.stop();
-    assert_eq!(r.code(), 0, "{}", r.stderr);
+    d.stop_ok();
     assert!(
         !s.path("metrics.prom.tmp").exists(),
         "only the finished file is left"

@@ -91,12 +91,7 @@ impl Scenario {
     /// logrotate's copytruncate: copy the content away, truncate in place.
     pub fn copytruncate(&self, name: &str, copy: &str) {
         fs::copy(self.path(name), self.path(copy)).expect("copy");
-        OpenOptions::new()
-            .write(true)
-            .open(self.path(name))
-            .expect("open")
-            .set_len(0)
-            .expect("truncate");
+        self.truncate(name);
     }
 
     pub fn truncate(&self, name: &str) {
@@ -262,6 +257,13 @@ impl Daemon {
     pub fn kill9(mut self) -> Run {
         let _ = self.child.kill();
         self.wait_exit()
+    }
+
+    /// SIGTERM, then wait for an exit with status 0.
+    pub fn stop_ok(self) -> Run {
+        let r = self.stop();
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        r
     }
 
     /// SIGTERM, then wait for the exit.
