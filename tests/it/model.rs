@@ -915,19 +915,10 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
 }
 
 fn settings() -> (u32, u64) {
-    let cases = std::env::var("LOG_COLLECTOR_MODEL_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(48);
-    let seed = std::env::var("LOG_COLLECTOR_MODEL_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    (cases, seed)
+    (
+        env_count("LOG_COLLECTOR_MODEL_CASES", 48),
+        env_seed("LOG_COLLECTOR_MODEL_SEED"),
+    )
 }
 
 #[test]

@@ -31,20 +31,29 @@ impl Rng {
 }
 
 fn settings() -> (usize, u64) {
-    let kills = std::env::var("LOG_COLLECTOR_TORTURE_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
-    let seed = std::env::var("LOG_COLLECTOR_TORTURE_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
-    (kills, seed)
+    (
+        env_count("LOG_COLLECTOR_TORTURE_KILLS", 12),
+        env_seed("LOG_COLLECTOR_TORTURE_SEED"),
+    )
+}
+
+/// Runs the collector with `args` `kills` times, each killed with SIGKILL at a
+/// random moment, while a writer appends; returns each run's stdout and all
+/// the writer wrote.
+fn torture(s: &Scenario, args: &[&str], kills: usize, seed: u64) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(s.path("app.log"), seed, Arc::clone(&stop));
+    let mut rng = Rng(seed);
+    let mut runs = Vec::new();
+    for _ in 0..kills {
+        let d = s.spawn(args);
+        thread::sleep(Duration::from_millis(1 + rng.below(60)));
+        let r = d.kill9();
+        assert!(!r.stderr.contains("panicked"), "seed {seed}: {}", r.stderr);
+        runs.push(r.stdout);
+    }
+    stop.store(true, Ordering::Relaxed);
+    (runs, w.join().unwrap())
 }
 
 /// Appends numbered lines of varying length in bursts until told to stop;
@@ -90,17 +99,7 @@ fn kill9_at_random_moments_with_file_output_is_exactly_once() {
     let (kills, seed) = settings();
     eprintln!("torture seed {seed} (LOG_COLLECTOR_TORTURE_SEED), {kills} kills");
     let s = Scenario::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = writer(s.path("app.log"), seed, Arc::clone(&stop));
-    let mut rng = Rng(seed);
-    for _ in 0..kills {
-        let d = s.spawn(&["-i", "5ms", "-o", "out.txt", "app.log"]);
-        thread::sleep(Duration::from_millis(1 + rng.below(60)));
-        let r = d.kill9();
-        assert!(!r.stderr.contains("panicked"), "seed {seed}: {}", r.stderr);
-    }
-    stop.store(true, Ordering::Relaxed);
-    let all = w.join().unwrap();
+    let (_, all) = torture(&s, &["-i", "5ms", "-o", "out.txt", "app.log"], kills, seed);
     let r = s.once(&["-o", "out.txt", "app.log"]);
     assert_eq!(r.code(), 0, "seed {seed}: {}", r.stderr);
     let out = s.read("out.txt");
@@ -117,17 +116,7 @@ fn kill9_at_random_moments_with_stdout_loses_nothing() {
     let (kills, seed) = settings();
     eprintln!("torture seed {seed} (LOG_COLLECTOR_TORTURE_SEED), {kills} kills");
     let s = Scenario::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = writer(s.path("app.log"), seed, Arc::clone(&stop));
-    let mut rng = Rng(seed);
-    let mut runs = Vec::new();
-    for _ in 0..kills {
-        let d = s.spawn(&["-i", "5ms", "app.log"]);
-        thread::sleep(Duration::from_millis(1 + rng.below(60)));
-        runs.push(d.kill9().stdout);
-    }
-    stop.store(true, Ordering::Relaxed);
-    let all = w.join().unwrap();
+    let (mut runs, all) = torture(&s, &["-i", "5ms", "app.log"], kills, seed);
     runs.push(s.once(&["app.log"]).stdout);
     // Lines carry unique increasing numbers. Each run must send whole input
     // lines, consecutively, starting no later than one past the highest line

@@ -530,3 +530,24 @@ impl Daemon {
         self.wait_exit()
     }
 }
+
+/// A count from the environment (for longer runs of the randomized tests).
+pub fn env_count<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A seed from the environment (to replay a run), else one from the clock.
+pub fn env_seed(name: &str) -> u64 {
+    match env_count::<u64>(name, 0) {
+        0 => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        }
+        seed => seed,
+    }
+}
