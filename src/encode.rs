@@ -28,6 +28,11 @@ impl Encoder {
         Encoder { format, prefix }
     }
 
+    /// Whether lines go out exactly as read.
+    pub fn is_raw(&self) -> bool {
+        self.format == Format::Raw
+    }
+
     /// Appends the encoding of `chunk` to `out` and returns how many lines
     /// (or pieces) it held.
     pub fn encode(&self, chunk: Chunk, out: &mut Vec<u8>) -> u64 {

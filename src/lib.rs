@@ -13,6 +13,8 @@ pub mod error;
 pub mod identity;
 pub mod lines;
 pub mod logging;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod mapped;
 pub mod notify;
 pub mod output;
 pub mod signals;

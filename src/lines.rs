@@ -3,7 +3,7 @@
 //! an unfinished line from its start next time, so the only state carried over
 //! is whether the previous call ended right after a cut piece of a long line.
 
-use memchr::memchr;
+use memchr::memrchr;
 
 /// What the splitter hands to the encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +53,11 @@ pub fn split<'a>(
                 continue;
             }
         }
+        // The last newline within max+1 bytes of a line's start ends a run of
+        // lines that are all short enough: one search covers many lines, and
+        // only a window without any newline holds a line too long.
         let window_end = buf.len().min(pos.saturating_add(max).saturating_add(1));
-        match memchr(b'\n', &buf[pos..window_end]) {
+        match memrchr(b'\n', &buf[pos..window_end]) {
             Some(i) => pos += i + 1,
             None if buf.len() - pos >= max => {
                 if run_start < pos {
@@ -84,6 +87,20 @@ pub fn split<'a>(
         consumed: pos,
         after_cut,
     }
+}
+
+/// How many bytes at the start of `buf` are complete lines of at most `max`
+/// bytes each: what `split` would deliver as its first run of lines.
+pub fn whole_lines(buf: &[u8], max: usize) -> usize {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let window_end = buf.len().min(pos.saturating_add(max).saturating_add(1));
+        match memrchr(b'\n', &buf[pos..window_end]) {
+            Some(i) => pos += i + 1,
+            None => break,
+        }
+    }
+    pos
 }
 
 /// Delivers the unfinished rest of a file that is gone as a final piece.
@@ -273,6 +290,15 @@ mod tests {
         ) {
             let whole = by_steps(&input, &[], max, input.len() + max + 1);
             prop_assert_eq!(&whole, &model(&input, max));
+            let mut run_end = 0;
+            for (off, l) in &whole {
+                let end = *off as usize + l.len();
+                if *off as usize != run_end || input.get(end) != Some(&b'\n') {
+                    break;
+                }
+                run_end = end + 1;
+            }
+            prop_assert_eq!(whole_lines(&input, max), run_end);
             prop_assert_eq!(by_steps(&input, &cuts, max, max + extra), whole);
         }
     }

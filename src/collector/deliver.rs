@@ -3,6 +3,9 @@
 //! the batch and write the batch out; and let go of files that are done.
 
 use super::*;
+use std::ops::Range;
+
+use crate::output::Copied;
 use crate::tracker;
 
 impl Collector<'_> {
@@ -206,14 +209,27 @@ impl Collector<'_> {
         }
 
         let mut budget = FILE_BUDGET;
+        let mut try_copy = self.output.can_copy();
         loop {
             // Looked up again each round: the batch is written out between
             // rounds, and while the output blocks, other files are tended to.
             let t = self.files.get_mut(&seq).expect("still tracked");
-            let Some(file) = t.file.as_ref() else { break };
-            if t.read_pos >= t.size || budget == 0 {
+            if t.file.is_none() || t.read_pos >= t.size || budget == 0 {
                 break;
             }
+            // A raw backlog into a regular file is copied in the kernel,
+            // a window of whole lines at a time.
+            if try_copy && t.encoder.is_raw() && !t.after_cut && t.size - t.offset >= COPY_MIN {
+                match self.copy_lines(seq)? {
+                    Some(n) => {
+                        budget = budget.saturating_sub(n as u64);
+                        continue;
+                    }
+                    None => try_copy = false,
+                }
+            }
+            let t = self.files.get_mut(&seq).expect("still tracked");
+            let Some(file) = t.file.as_ref() else { break };
             let want = usize::try_from(t.size - t.offset)
                 .unwrap_or(usize::MAX)
                 .min(self.buf.len());
@@ -231,21 +247,49 @@ impl Collector<'_> {
                 t.size = t.read_pos;
                 break;
             }
-            let lines_before = self.stats.lines;
-            let (encoder, warned, lines) =
-                (&t.encoder, &mut t.long_line_warned, &mut self.stats.lines);
-            let batch = &mut self.batch;
-            let split = lines::split(&self.buf[..n], t.offset, max, t.after_cut, |chunk| {
-                if matches!(chunk, Chunk::Piece { .. }) && !*warned {
-                    *warned = true;
-                    log::warn!(
-                        "{} has a line longer than {max} bytes; it is delivered in pieces",
-                        show(&t.path)
-                    );
-                }
-                *lines += encoder.encode(chunk, batch);
+            // Split first, then encode: raw lines that fill most of a read go
+            // out straight from the read buffer, without a copy into the batch.
+            let base = t.offset;
+            let mut spans = std::mem::take(&mut self.spans);
+            spans.clear();
+            let split = lines::split(&self.buf[..n], base, max, t.after_cut, |chunk| {
+                let (piece, offset, bytes) = match chunk {
+                    Chunk::Lines { offset, bytes } => (false, offset, bytes),
+                    Chunk::Piece { offset, bytes } => (true, offset, bytes),
+                };
+                let start = (offset - base) as usize;
+                spans.push((piece, start..start + bytes.len()));
             });
-            let lines = self.stats.lines - lines_before;
+            if spans.iter().any(|(piece, _)| *piece) && !t.long_line_warned {
+                t.long_line_warned = true;
+                log::warn!(
+                    "{} has a line longer than {max} bytes; it is delivered in pieces",
+                    show(&t.path)
+                );
+            }
+            let direct = match spans.as_slice() {
+                [(false, range)] if t.encoder.is_raw() && range.len() >= DIRECT_BYTES => {
+                    Some(range.clone())
+                }
+                _ => None,
+            };
+            let lines = match &direct {
+                Some(range) => memchr::memchr_iter(b'\n', &self.buf[range.clone()]).count() as u64,
+                None => spans
+                    .iter()
+                    .map(|(piece, range)| {
+                        let (offset, bytes) = (base + range.start as u64, &self.buf[range.clone()]);
+                        let chunk = if *piece {
+                            Chunk::Piece { offset, bytes }
+                        } else {
+                            Chunk::Lines { offset, bytes }
+                        };
+                        t.encoder.encode(chunk, &mut self.batch)
+                    })
+                    .sum(),
+            };
+            self.spans = spans;
+            self.stats.lines += lines;
             self.stats.delivered(&t.path, lines, split.consumed as u64);
             t.offset += split.consumed as u64;
             t.after_cut = split.after_cut;
@@ -253,8 +297,8 @@ impl Collector<'_> {
             if split.consumed > 0 {
                 self.dirty = true;
             }
-            if self.batch.len() >= BATCH_BYTES {
-                self.flush()?;
+            if direct.is_some() || self.batch.len() >= BATCH_BYTES {
+                self.write_out(direct)?;
             }
             if split.consumed == 0 {
                 if n == self.buf.len() && self.buf.len() <= max {
@@ -289,12 +333,64 @@ impl Collector<'_> {
         Ok(t.read_pos < t.size)
     }
 
+    /// Copies the whole lines at the start of file `seq`'s backlog to the
+    /// output in the kernel, after scanning them in a memory map. Returns how
+    /// many bytes went out, or None if the ordinary read should do it: too
+    /// few whole lines (a long line's pieces), a file that shrank, or an
+    /// output that cannot take copies after all.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn copy_lines(&mut self, seq: u64) -> Result<Option<usize>, WriteError> {
+        let max = self.settings.max_line_bytes;
+        let t = self.files.get(&seq).expect("still tracked");
+        let Some(file) = t.file.as_ref() else {
+            return Ok(None);
+        };
+        let (offset, backlog) = (t.offset, t.size - t.offset);
+        let len = usize::try_from(backlog)
+            .unwrap_or(usize::MAX)
+            .min(MAP_CHUNK);
+        let Ok(window) = crate::mapped::Window::map(file, offset, len) else {
+            return Ok(None);
+        };
+        let end = lines::whole_lines(window.bytes(), max);
+        let lines = memchr::memchr_iter(b'\n', &window.bytes()[..end]).count() as u64;
+        if end < DIRECT_BYTES || window.faulted() {
+            return Ok(None);
+        }
+        drop(window);
+        self.flush()?; // what came before goes first
+        let file = self.files[&seq].file.as_ref().expect("still open");
+        if self.output.copy_from(file, offset, end)? != Copied::Done {
+            return Ok(None);
+        }
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        t.offset += end as u64;
+        t.read_pos = t.read_pos.max(t.offset);
+        t.changed_at = Some(Instant::now());
+        self.stats.lines += lines;
+        self.stats.bytes += end as u64;
+        self.stats.delivered(&t.path, lines, end as u64);
+        self.dirty = true;
+        Ok(Some(end))
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn copy_lines(&mut self, _: u64) -> Result<Option<usize>, WriteError> {
+        Ok(None)
+    }
+
     /// Writes out the batch. While the output does not take it (a full pipe,
     /// a stalled FIFO), the loop's housekeeping goes on: a USR1 is answered,
     /// and a rotated or deleted file that was fully delivered and is quiet
     /// is let go, so its disk space is freed whatever the output does.
     pub(super) fn flush(&mut self) -> Result<(), WriteError> {
-        if self.batch.is_empty() {
+        self.write_out(None)
+    }
+
+    /// Writes out the batch, then `direct`, a range of the read buffer that
+    /// goes out as it is.
+    fn write_out(&mut self, direct: Option<Range<usize>>) -> Result<(), WriteError> {
+        if self.batch.is_empty() && direct.is_none() {
             return Ok(());
         }
         let (files, stats, dirty, notify) = (
@@ -337,8 +433,14 @@ impl Collector<'_> {
             }
         };
         self.output.write_all(&self.batch, &mut housekeeping)?;
-        self.stats.bytes += self.batch.len() as u64;
+        let mut written = self.batch.len();
         self.batch.clear();
+        if let Some(range) = direct {
+            self.output
+                .write_all(&self.buf[range.clone()], &mut housekeeping)?;
+            written += range.len();
+        }
+        self.stats.bytes += written as u64;
         Ok(())
     }
 

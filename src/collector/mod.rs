@@ -42,6 +42,13 @@ const READ_CHUNK: usize = 1 << 20;
 const FILE_BUDGET: u64 = 16 << 20;
 /// The batch is written out once it holds this much.
 const BATCH_BYTES: usize = 1 << 20;
+/// Raw lines filling at least this much of one read skip the batch.
+const DIRECT_BYTES: usize = 64 << 10;
+/// A raw backlog of at least this much is copied in the kernel when the
+/// output is a regular file...
+const COPY_MIN: u64 = 1 << 20;
+/// ...scanned for newlines this much at a time.
+const MAP_CHUNK: usize = 4 << 20;
 /// How long a fully delivered file that went away is remembered.
 const RETIRED_RETENTION_SECS: u64 = 3600;
 /// How long a cycle waits for an output command to read what it was sent.
@@ -112,6 +119,8 @@ struct Collector<'a> {
     listings: HashMap<PathBuf, Vec<Vec<u8>>>,
     order: Vec<u64>,
     buf: Vec<u8>,
+    /// What one split of `buf` found: (is a piece, where).
+    spans: Vec<(bool, std::ops::Range<usize>)>,
     batch: Vec<u8>,
 }
 
@@ -221,6 +230,7 @@ impl<'a> Collector<'a> {
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
             buf: vec![0; READ_CHUNK],
+            spans: Vec::new(),
             settings,
             store,
             output,

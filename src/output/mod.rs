@@ -5,6 +5,9 @@
 //! followed.
 
 mod command;
+mod copy;
+
+pub use copy::Copied;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -53,6 +56,8 @@ pub struct Output {
     unsynced: bool,
     /// A FIFO without a reader, already said so.
     waiting: bool,
+    /// Where `copy_file_range` can write, for a regular file.
+    copy: Option<copy::Target>,
 }
 
 impl Output {
@@ -73,7 +78,10 @@ impl Output {
                 let syncable = meta.as_ref().is_some_and(|m| m.is_file());
                 // stdout stays blocking: its open file description is shared
                 // with whoever else writes to the same pipe or terminal.
-                Ok(Output::plain(Kind::Stdout, None, file, syncable))
+                let target = copy::for_stdout(&file);
+                let mut out = Output::plain(Kind::Stdout, None, file, syncable);
+                out.copy = target;
+                Ok(out)
             }
             OutputSpec::Path(path) => open_path(path, stop),
             OutputSpec::Command(line) => {
@@ -88,6 +96,7 @@ impl Output {
                     command: Some((line.clone(), child)),
                     unsynced: false,
                     waiting: false,
+                    copy: None,
                 })
             }
         }
@@ -103,6 +112,7 @@ impl Output {
             command: None,
             unsynced: false,
             waiting: false,
+            copy: None,
         }
     }
 
@@ -142,6 +152,32 @@ impl Output {
             }
         }
         Ok(())
+    }
+
+    /// Whether `copy_from` may work: a regular file output, on Linux.
+    pub fn can_copy(&self) -> bool {
+        self.copy.is_some()
+    }
+
+    /// Copies `len` bytes of `src` from `offset` to the output in the
+    /// kernel. After `Unsupported` no copy is tried again.
+    pub fn copy_from(&mut self, src: &File, offset: u64, len: usize) -> Result<Copied, WriteError> {
+        let Some(target) = &self.copy else {
+            return Ok(Copied::Unsupported);
+        };
+        self.unsynced = true;
+        match copy::copy(target, src, offset, len) {
+            Ok(Copied::Unsupported) => {
+                log::debug!(
+                    "{} cannot take in-kernel copies; writing instead",
+                    self.describe()
+                );
+                self.copy = None;
+                Ok(Copied::Unsupported)
+            }
+            Ok(done) => Ok(done),
+            Err(e) => Err(self.classify(e)),
+        }
     }
 
     /// Makes what was written durable and says whether it may be confirmed
@@ -344,12 +380,10 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
             show(path)
         )));
     }
-    Ok(Output::plain(
-        Kind::File,
-        Some(path.to_path_buf()),
-        file,
-        true,
-    ))
+    let target = copy::for_file(path, &file);
+    let mut out = Output::plain(Kind::File, Some(path.to_path_buf()), file, true);
+    out.copy = target;
+    Ok(out)
 }
 
 /// Opens a FIFO for writing without blocking: with no reader the open fails

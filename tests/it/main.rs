@@ -4,6 +4,7 @@
 
 mod util;
 
+mod bulk;
 mod checkpoint;
 mod cli;
 mod delivery;

@@ -1,0 +1,160 @@
+//! In-kernel copies from a log file to a regular output file with
+//! `copy_file_range`: raw lines already scanned for newlines go out without
+//! passing through user space. Only Linux has the call; elsewhere, and where
+//! the kernel or the filesystems refuse it, the output is written as usual.
+
+use std::fs::File;
+use std::io;
+
+/// How a copy went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copied {
+    /// All of it is in the output.
+    Done,
+    /// The kernel cannot copy between these files: nothing was written, and
+    /// no copy is tried again.
+    Unsupported,
+    /// The log file ended before the range did (truncated meanwhile):
+    /// nothing was written.
+    Shrank,
+}
+
+/// A descriptor `copy_file_range` may write to, and where.
+#[derive(Debug)]
+pub struct Target {
+    file: File,
+    /// Write at the file's current end (a file output, whose own descriptor
+    /// appends and so cannot be a copy target); otherwise at the descriptor's
+    /// position, shared with whoever else writes through it (stdout).
+    at_end: bool,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod imp {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    /// A second, non-appending descriptor on the output file at `path`, if
+    /// it is still the file `appended` writes to.
+    pub fn for_file(path: &Path, appended: &File) -> Option<Target> {
+        let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
+        let (a, b) = (file.metadata().ok()?, appended.metadata().ok()?);
+        (a.dev() == b.dev() && a.ino() == b.ino()).then_some(Target { file, at_end: true })
+    }
+
+    /// stdout, when it is a regular file not opened for appending.
+    pub fn for_stdout(stdout: &File) -> Option<Target> {
+        // SAFETY: fcntl F_GETFL on a descriptor we own.
+        let flags = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_GETFL) };
+        let regular = stdout.metadata().is_ok_and(|m| m.is_file());
+        if flags < 0 || flags & libc::O_APPEND != 0 || !regular {
+            return None;
+        }
+        Some(Target {
+            file: stdout.try_clone().ok()?,
+            at_end: false,
+        })
+    }
+
+    /// Copies `len` bytes of `src` from `offset` to the target. On an error
+    /// after part of it was copied, that part stays: the caller's rollback
+    /// cuts a file output back.
+    pub fn copy(target: &Target, src: &File, offset: u64, len: usize) -> io::Result<Copied> {
+        let dst = &target.file;
+        let start = if target.at_end {
+            dst.metadata()?.len()
+        } else {
+            // SAFETY: lseek on a descriptor we own.
+            let at = unsafe { libc::lseek(dst.as_raw_fd(), 0, libc::SEEK_CUR) };
+            if at < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            at as u64
+        };
+        let mut off_in = i64::try_from(offset).map_err(io::Error::other)?;
+        let mut off_out = i64::try_from(start).map_err(io::Error::other)?;
+        let mut done = 0;
+        while done < len {
+            let out_ptr = if target.at_end {
+                (&mut off_out as *mut i64).cast()
+            } else {
+                std::ptr::null_mut()
+            };
+            // SAFETY: both descriptors are open; the offsets are valid i64s
+            // that the call updates.
+            let n = unsafe {
+                libc::copy_file_range(
+                    src.as_raw_fd(),
+                    (&mut off_in as *mut i64).cast(),
+                    dst.as_raw_fd(),
+                    out_ptr,
+                    len - done,
+                    0,
+                )
+            };
+            if n > 0 {
+                done += n as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if n == 0 || done == 0 && unsupported(&e) {
+                // Undo a partial copy so the output never holds half a line.
+                if done > 0 {
+                    dst.set_len(start)?;
+                    if !target.at_end {
+                        // SAFETY: lseek on a descriptor we own.
+                        unsafe { libc::lseek(dst.as_raw_fd(), start as i64, libc::SEEK_SET) };
+                    }
+                }
+                return Ok(if n == 0 {
+                    Copied::Shrank
+                } else {
+                    Copied::Unsupported
+                });
+            }
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        Ok(Copied::Done)
+    }
+
+    /// Errors that say this pair of files cannot be copied between (another
+    /// filesystem, an old kernel, a filter on system calls), not that the
+    /// output failed.
+    fn unsupported(e: &io::Error) -> bool {
+        matches!(
+            e.raw_os_error(),
+            Some(
+                libc::EXDEV
+                    | libc::EINVAL
+                    | libc::ENOSYS
+                    | libc::EOPNOTSUPP
+                    | libc::EBADF
+                    | libc::EPERM
+            )
+        )
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod imp {
+    use super::*;
+    use std::path::Path;
+
+    pub fn for_file(_: &Path, _: &File) -> Option<Target> {
+        None
+    }
+
+    pub fn for_stdout(_: &File) -> Option<Target> {
+        None
+    }
+
+    pub fn copy(_: &Target, _: &File, _: u64, _: usize) -> io::Result<Copied> {
+        Ok(Copied::Unsupported)
+    }
+}
+
+pub use imp::{copy, for_file, for_stdout};
