@@ -7,24 +7,37 @@ live here, never in `cargo test`.
 
     make bench                      # 512 MiB log, 5 repetitions
     python3 bench/bench.py --size-mib 128 --reps 3 --quick
+    python3 bench/bench.py --only active,rss --quick
+
+Sections (--only): catchup, latency, idle, active, rss, longline.
+The binaries come from $LC_BENCH_BIN_DIR (default: <repo>/target/release).
 """
 
 import argparse
+import multiprocessing
 import os
 import resource
+import shlex
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LC = os.path.join(ROOT, "target", "release", "log-collector")
-LOGGEN = os.path.join(ROOT, "target", "release", "loggen")
+BIN_DIR = os.environ.get("LC_BENCH_BIN_DIR", os.path.join(ROOT, "target", "release"))
+LC = os.path.join(BIN_DIR, "log-collector")
+LOGGEN = os.path.join(BIN_DIR, "loggen")
 TICK = os.sysconf("SC_CLK_TCK")
+SECTIONS = ("catchup", "latency", "idle", "active", "rss", "longline")
+DEFAULT_INTERVAL_MS = 250
+MAX_LINE_MIB = 1  # the collector's default --max-line-bytes
 
+
+# ---------------------------------------------------------------- helpers
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
@@ -37,24 +50,27 @@ def timed(fn):
 
 
 def wait_size(path, size, deadline=120):
+    """Wait until `path` holds at least `size` bytes; False on timeout."""
     end = time.time() + deadline
     while time.time() < end:
         try:
             if os.path.getsize(path) >= size:
-                return
+                return True
         except FileNotFoundError:
             pass
         time.sleep(0.005)
-    raise RuntimeError(f"{path} never reached {size} bytes")
+    return False
 
 
 def cpu_seconds(pid):
+    """User plus system CPU seconds `pid` has used so far (/proc/PID/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def status_kib(pid, key):
+    """A KiB field of /proc/PID/status, such as VmRSS or VmHWM."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(key + ":"):
@@ -62,54 +78,151 @@ def status_kib(pid, key):
     return 0
 
 
-def catch_up(work, log, size, reps):
-    """Seconds to copy the whole log, per tool; medians over `reps`."""
+def limit_fds():
+    """preexec_fn: run the collector under `ulimit -n 1024`."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def count_lines(path):
+    """Number of newline bytes in `path`."""
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            n += chunk.count(b"\n")
+    return n
+
+
+def same_bytes(a, b):
+    """True when the two files are byte-identical (cmp)."""
+    return subprocess.run(["cmp", "-s", a, b]).returncode == 0
+
+
+def lag_ms(line, now_us):
+    """Milliseconds from the `ts=<unix µs> ` stamp at a line's start to `now_us`."""
+    return (now_us - int(line[3:].split(b" ", 1)[0])) / 1000
+
+
+def percentiles(lags):
+    """p50, p99 and max of a list of lags (NaN when empty)."""
+    if not lags:
+        return float("nan"), float("nan"), float("nan")
+    lags = sorted(lags)
+    pick = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]
+    return pick(0.5), pick(0.99), lags[-1]
+
+
+def stop(p):
+    """SIGTERM a collector and reap it."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    p.wait()
+
+
+# ---------------------------------------------------------------- catch-up
+
+def catch_up(work, log, reps):
+    """Seconds to copy the whole log, per tool (medians over `reps`), and
+    whether each output was right: raw outputs must equal the input byte for
+    byte, json outputs must equal a reference `--once json` run (which must
+    hold one record per input line). Sizes are checked on every repetition,
+    contents with cmp on the first. Returns ({case: seconds}, {case: note})."""
+    size = os.path.getsize(log)
     out = os.path.join(work, "out")
     state = os.path.join(work, "state")
+    q = shlex.quote
+    ref = os.path.join(work, "ref.json")
 
     def fresh():
         shutil.rmtree(state, ignore_errors=True)
         if os.path.exists(out):
             os.remove(out)
 
+    # The json reference (untimed; also warms the binary up).
+    fresh()
+    run(f"{q(LC)} --once --no-fsync --format json -s {q(state)} {q(log)} > {q(ref)}", shell=True,
+        stderr=subprocess.DEVNULL)
+    ref_ok = count_lines(ref) == count_lines(log)
+    want = {"raw": (log, size), "json": (ref, os.path.getsize(ref))}
+
     def shell(cmd):
         return lambda: run(cmd, shell=True, stderr=subprocess.DEVNULL)
 
-    def daemon():
-        with open(out, "wb") as f:
-            p = subprocess.Popen([LC, "-s", state, "--no-fsync", log], stdout=f, stderr=subprocess.DEVNULL)
-        wait_size(out, size)
-        p.send_signal(signal.SIGTERM)
-        p.wait()
+    def follower(cmd, expect, to_stdout=True, kill=False):
+        """A long-running reader: timed until its output reaches `expect` bytes."""
+        def go():
+            with open(out, "wb") as f:
+                p = subprocess.Popen(cmd, stdout=f if to_stdout else subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            wait_size(out, expect)  # on timeout the size check below flags the case
+            if kill:
+                p.kill()
+            else:
+                p.send_signal(signal.SIGTERM)
+            p.wait()
+        return go
 
-    def tail_f():
-        with open(out, "wb") as f:
-            p = subprocess.Popen(["tail", "-n", "+1", "-F", "---disable-inotify", "-s", "0.25", log], stdout=f)
-        wait_size(out, size)
-        p.kill()
-        p.wait()
-
-    cases = {
-        "cat": shell(f"cat {log} > {out}"),
-        "dd bs=1M": shell(f"dd if={log} of={out} bs=1M status=none"),
-        "dd bs=1M conv=fsync": shell(f"dd if={log} of={out} bs=1M conv=fsync status=none"),
-        "tail -F (polling)": tail_f,
-        "lc --once raw --no-fsync": shell(f"{LC} --once --no-fsync -s {state} {log} > {out}"),
-        "lc --once raw (fsync)": shell(f"{LC} --once -s {state} -o {out} {log}"),
-        "lc --once json --no-fsync": shell(f"{LC} --once --no-fsync --format json -s {state} {log} > {out}"),
-        "lc daemon raw --no-fsync": daemon,
+    raw_size, json_size = want["raw"][1], want["json"][1]
+    lc_s = [LC, "-s", state]
+    cases = {  # name: (format of the output, runner)
+        "cat": ("raw", shell(f"cat {q(log)} > {q(out)}")),
+        "dd bs=1M": ("raw", shell(f"dd if={q(log)} of={q(out)} bs=1M status=none")),
+        "dd bs=1M conv=fsync": ("raw", shell(f"dd if={q(log)} of={q(out)} bs=1M conv=fsync status=none")),
+        "tail -F (polling)": ("raw", follower(["tail", "-n", "+1", "-F", "---disable-inotify", "-s", "0.25", log],
+                                              raw_size, kill=True)),
+        "lc --once raw --no-fsync": ("raw", shell(f"{q(LC)} --once --no-fsync -s {q(state)} {q(log)} > {q(out)}")),
+        "lc --once raw (fsync)": ("raw", shell(f"{q(LC)} --once -s {q(state)} -o {q(out)} {q(log)}")),
+        "lc --once json --no-fsync": ("json", shell(
+            f"{q(LC)} --once --no-fsync --format json -s {q(state)} {q(log)} > {q(out)}")),
+        "lc --once json (fsync)": ("json", shell(f"{q(LC)} --once --format json -s {q(state)} -o {q(out)} {q(log)}")),
+        "lc daemon raw --no-fsync": ("raw", follower(lc_s + ["--no-fsync", log], raw_size)),
+        "lc daemon raw (fsync)": ("raw", follower(lc_s + ["-o", out, log], raw_size, to_stdout=False)),
+        "lc daemon json --no-fsync": ("json", follower(lc_s + ["--no-fsync", "--format", "json", log], json_size)),
     }
     times = {name: [] for name in cases}
-    for _ in range(reps):
-        for name, fn in cases.items():
+    wrong = {name: "" for name in cases}
+    for rep in range(reps):
+        for name, (fmt, fn) in cases.items():
             fresh()
             times[name].append(timed(fn))
+            path, expect = want[fmt]
+            if os.path.getsize(out) != expect or (rep == 0 and not same_bytes(path, out)):
+                wrong[name] = "BYTES DIFFER"
+            if fmt == "json" and not ref_ok:
+                wrong[name] = "BYTES DIFFER (json reference lost lines)"
     fresh()
-    return {name: statistics.median(t) for name, t in times.items()}
+    os.remove(ref)
+    return {name: statistics.median(t) for name, t in times.items()}, wrong
 
+
+def section_catchup(args, work):
+    """Catch-up throughput of every tool on one log of --size-mib MiB."""
+    log = os.path.join(work, "in.log")
+    run([LOGGEN, "--rate", "0", "--bytes", str(args.size_mib << 20), log])
+    mib = os.path.getsize(log) / (1 << 20)
+    run(["cat", log], stdout=subprocess.DEVNULL)  # into the page cache
+    t, wrong = catch_up(work, log, args.reps)
+    os.remove(log)
+    rows = []
+    for name, secs in t.items():
+        note = f"{t['cat'] / secs:.2f}x cat" + (f"; {wrong[name]}" if wrong[name] else "")
+        rows.append((f"catch-up {args.size_mib} MiB: {name}", f"{mib / secs:,.0f} MiB/s", note))
+    ok = lambda name: not wrong[name]
+    targets = [
+        ("raw --no-fsync >= 0.9x cat",
+         ok("lc --once raw --no-fsync") and t["lc --once raw --no-fsync"] <= t["cat"] / 0.9),
+        ("raw fsync >= 0.9x dd conv=fsync",
+         ok("lc --once raw (fsync)") and t["lc --once raw (fsync)"] <= t["dd bs=1M conv=fsync"] / 0.9),
+        ("json >= 0.3x cat",
+         ok("lc --once json --no-fsync") and t["lc --once json --no-fsync"] <= t["cat"] / 0.3),
+    ]
+    return rows, targets
+
+
+# ---------------------------------------------------------------- follow latency
 
 def latency(work, interval_ms, seconds, rate, tool):
-    """p50/p99/max milliseconds from a line's write (its ts=) to its arrival."""
+    """p50/p99/max milliseconds from a line's write (its ts=) to its arrival
+    on the follower's stdout, for one file written by `loggen --stamp`."""
     log = os.path.join(work, f"lat-{tool}-{interval_ms}.log")
     open(log, "w").close()
     state = os.path.join(work, f"lat-state-{tool}-{interval_ms}")
@@ -118,6 +231,8 @@ def latency(work, interval_ms, seconds, rate, tool):
     else:
         cmd = ["tail", "-n", "+1", "-F", "---disable-inotify", "-s", str(interval_ms / 1000), log]
     reader = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    watchdog = threading.Timer(seconds + 30, reader.kill)  # lost lines must not hang the run
+    watchdog.start()
     time.sleep(0.5)
     gen = subprocess.Popen([LOGGEN, "--rate", str(rate), "--stamp", "--lines", str(rate * seconds), log])
     lags = []
@@ -125,31 +240,42 @@ def latency(work, interval_ms, seconds, rate, tool):
         line = reader.stdout.readline()
         if not line:
             break
-        now = time.time() * 1e6
         if line.startswith(b"ts="):
-            lags.append((now - int(line[3:].split(b" ", 1)[0])) / 1000)
+            lags.append(lag_ms(line, time.time() * 1e6))
+    watchdog.cancel()
     gen.wait()
     reader.kill()
     reader.wait()
-    lags.sort()
-    pick = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]
-    return pick(0.5), pick(0.99), lags[-1]
+    os.remove(log)
+    return percentiles(lags)
 
+
+def section_latency(args, work):
+    """Follow latency of lc and tail -F at 250 and 50 ms, 2,000 lines/s."""
+    seconds = 5 if args.quick else 15
+    rows, lat = [], {}
+    for tool in ("lc", "tail"):
+        for ms in (250, 50):
+            lat[(tool, ms)] = p50, p99, mx = latency(work, ms, seconds, 2000, tool)
+            rows.append((f"follow latency {tool}, {ms} ms interval, 2,000 lines/s",
+                         f"p50 {p50:.0f} / p99 {p99:.0f} / max {mx:.0f} ms", ""))
+    targets = [(f"p99 latency <= {ms + 10} ms at {ms} ms", lat[("lc", ms)][1] <= ms + 10) for ms in (250, 50)]
+    return rows, targets
+
+
+# ---------------------------------------------------------------- idle cost
 
 def idle(work, files, seconds, interval="250ms"):
-    """CPU share of one core, RSS and descriptors with `files` idle files."""
+    """CPU share of one core, RSS (MiB) and most descriptors held, with
+    `files` idle files, over `seconds` after catch-up, under ulimit -n 1024."""
     d = os.path.join(work, f"idle-{files}")
     os.makedirs(d, exist_ok=True)
     for i in range(files):
         with open(os.path.join(d, f"f{i:05}.log"), "w") as f:
             f.write(f"line of file {i}\n")
-    state = os.path.join(work, f"idle-state-{files}")
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-
+    state = os.path.join(work, f"idle-state-{files}-{interval}")
     p = subprocess.Popen([LC, "-s", state, "-i", interval, "-o", "/dev/null", os.path.join(d, "*.log")],
-                         stderr=subprocess.DEVNULL, preexec_fn=limit)
+                         stderr=subprocess.DEVNULL, preexec_fn=limit_fds)
     time.sleep(3)  # caught up
     before = cpu_seconds(p.pid)
     fds = 0
@@ -159,11 +285,152 @@ def idle(work, files, seconds, interval="250ms"):
         time.sleep(0.25)
     share = (cpu_seconds(p.pid) - before) / seconds * 100
     rss = status_kib(p.pid, "VmRSS") / 1024
-    p.send_signal(signal.SIGTERM)
-    p.wait()
+    stop(p)
     shutil.rmtree(d)
     return share, rss, fds
 
+
+def section_idle(args, work):
+    """Idle cost with 1,000 and 10,000 files at 250 ms, 1,000 files at 50 ms."""
+    seconds = 5 if args.quick else 20
+    rows, res = [], {}
+    for n in (1000, 10000):
+        res[n] = share, rss, fds = idle(work, n, seconds)
+        rows.append((f"idle, {n:,} files, 250 ms", f"{share:.2f}% CPU, {rss:.1f} MiB RSS", f"{fds} fds"))
+    share50 = idle(work, 1000, seconds, "50ms")[0]
+    rows.append(("idle, 1,000 files, 50 ms", f"{share50:.2f}% CPU", ""))
+    targets = [
+        ("idle 1,000 files at 50 ms <= 2%", share50 <= 2),
+        ("idle 1,000 files <= 0.4%", res[1000][0] <= 0.4),
+        ("idle 10,000 files <= 3%, <= 64 fds", res[10000][0] <= 3 and res[10000][2] <= 64),
+        ("RSS 10,000 files <= 12 MiB", res[10000][1] <= 12),
+    ]
+    return rows, targets
+
+
+# ---------------------------------------------------------------- many active files
+
+ROUND_S = 0.1  # the writer's round spacing: one line per file per round
+
+
+def active_writer(paths, seconds, conn):
+    """Append one `ts=<unix µs> ` stamped line to every file in `paths` each
+    ROUND_S, for `seconds`. Files are opened once (unbuffered descriptors, one
+    write per line); rounds keep to an absolute schedule so pacing does not
+    drift. Sends (rounds, rounds started late, longest round in ms) to `conn`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < len(paths) + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, len(paths) + 64), hard))
+    fds = [os.open(p, os.O_WRONLY | os.O_APPEND) for p in paths]
+    rounds = int(seconds / ROUND_S)
+    late, longest = 0, 0.0
+    start = time.time()
+    for k in range(rounds):
+        delay = start + k * ROUND_S - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        elif delay < -0.01:
+            late += 1
+        t0 = time.time()
+        for i, fd in enumerate(fds):
+            os.write(fd, b"ts=%d file=%04d round=%d level=INFO msg=\"request served\" status=200\n"
+                     % (time.time_ns() // 1000, i, k))
+        longest = max(longest, time.time() - t0)
+    for fd in fds:
+        os.close(fd)
+    conn.send((rounds, late, longest * 1000))
+    conn.close()
+
+
+def active(work, files, warmup, window):
+    """The collector following `files` files that each get 10 lines/s, at the
+    default interval, its stdout read through a pipe. Over `window` seconds
+    after a `warmup`: the collector's CPU share of one core, the follow
+    latency (p50/p99/max ms) of lines arriving in the window, lines/s received,
+    and the writer's own record (rounds late, longest round in ms)."""
+    d = os.path.join(work, f"active-{files}")
+    os.makedirs(d, exist_ok=True)
+    paths = [os.path.join(d, f"f{i:04}.log") for i in range(files)]
+    for p in paths:
+        open(p, "w").close()
+    state = os.path.join(work, "active-state")
+    lc = subprocess.Popen([LC, "-s", state, os.path.join(d, "*.log")], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, preexec_fn=limit_fds)
+    time.sleep(1)  # every file discovered
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    writer = ctx.Process(target=active_writer, args=(paths, warmup + window + 2, send))
+    writer.start()
+    send.close()  # so recv() fails rather than hangs if the writer dies
+    watchdog = threading.Timer(warmup + window + 30, lc.kill)  # a stalled collector must not hang the run
+    watchdog.start()
+    warm_end = time.time() + warmup
+    lags, t0, cpu0 = [], None, None
+    for line in lc.stdout:
+        now = time.time()
+        if t0 is None:
+            if now < warm_end:
+                continue
+            t0, cpu0 = now, cpu_seconds(lc.pid)
+        if now >= t0 + window:
+            break
+        if line.startswith(b"ts="):
+            lags.append(lag_ms(line, now * 1e6))
+    t1 = time.time()
+    share = (cpu_seconds(lc.pid) - cpu0) / (t1 - t0) * 100 if t0 and lc.poll() is None else float("nan")
+    watchdog.cancel()
+    writer.join()
+    rounds, late, longest = recv.recv()
+    lc.kill()
+    lc.wait()
+    shutil.rmtree(d)
+    return share, percentiles(lags), len(lags) / (t1 - t0) if t0 else 0, late, longest
+
+
+def section_active(args, work):
+    """1,000 files each appended at 10 lines/s (10,000 lines/s in all)."""
+    files = 1000
+    warmup, window = (3, 5) if args.quick else (5, 20)
+    share, (p50, p99, mx), rate, late, longest = active(work, files, warmup, window)
+    rows = [
+        (f"active, {files:,} files x 10 lines/s, 250 ms", f"{share:.2f}% CPU",
+         f"{rate:,.0f} lines/s received; writer {late} rounds late, longest {longest:.0f} ms"),
+        (f"follow latency, {files:,} active files, 250 ms",
+         f"p50 {p50:.0f} / p99 {p99:.0f} / max {mx:.0f} ms",
+         f"expected p99 <= {DEFAULT_INTERVAL_MS + 10 + ROUND_S * 1000:.0f} ms"),
+    ]
+    return rows, [(f"{files:,} active files at 10 lines/s <= 2%", share <= 2)]
+
+
+# ---------------------------------------------------------------- RSS following one file
+
+def rss_one_file(work, seconds, rate=2000):
+    """Peak (VmHWM) and current (VmRSS) resident memory, in MiB, of the daemon
+    following one file that `loggen --stamp` appends to at `rate` lines/s for
+    `seconds`, output to /dev/null."""
+    log = os.path.join(work, "rss.log")
+    open(log, "w").close()
+    p = subprocess.Popen([LC, "-s", os.path.join(work, "rss-state"), "-o", "/dev/null", log],
+                         stderr=subprocess.DEVNULL)
+    run([LOGGEN, "--rate", str(rate), "--stamp", "--lines", str(rate * seconds), log])
+    time.sleep(0.5)  # the last lines collected
+    if p.poll() is not None:
+        raise RuntimeError(f"log-collector exited with {p.returncode} following {log}")
+    peak, now = status_kib(p.pid, "VmHWM") / 1024, status_kib(p.pid, "VmRSS") / 1024
+    stop(p)
+    os.remove(log)
+    return peak, now
+
+
+def section_rss(args, work):
+    """Memory of the daemon following one busy file."""
+    seconds = 3 if args.quick else 10
+    peak, now = rss_one_file(work, seconds)
+    rows = [("RSS, one file at 2,000 lines/s, 250 ms", f"peak {peak:.1f} MiB, now {now:.1f} MiB", "VmHWM, VmRSS")]
+    return rows, [("RSS one file <= 4 MiB (peak)", peak <= 4)]
+
+
+# ---------------------------------------------------------------- one huge line
 
 def long_line(work, mib):
     """Peak RSS (MiB) and whether every byte came out, for one huge line."""
@@ -189,66 +456,60 @@ def long_line(work, mib):
     return peak, ok
 
 
+def section_longline(args, work):
+    """One line far longer than --max-line-bytes: bounded memory, no loss."""
+    mib = 64 if args.quick else 200
+    peak, ok = long_line(work, mib)
+    bound = MAX_LINE_MIB + 4
+    rows = [(f"{mib} MiB line, default --max-line-bytes", f"peak RSS {peak:.1f} MiB",
+             "no byte lost" if ok else "BYTES LOST")]
+    return rows, [(f"{mib} MiB line RSS <= {bound} MiB ({MAX_LINE_MIB} MiB + 4 MiB), no byte lost",
+                   peak <= bound and ok)]
+
+
+# ---------------------------------------------------------------- main
+
+def parse_only(text):
+    """The --only list: comma-separated section names."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in names if s not in SECTIONS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
+    return names
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size-mib", type=int, default=512)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="fewer files and shorter windows")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mib", type=int, default=512, help="size of the catch-up log (default 512)")
+    ap.add_argument("--reps", type=int, default=5, help="catch-up repetitions (default 5)")
+    ap.add_argument("--quick", action="store_true", help="shorter windows and a smaller huge line")
+    ap.add_argument("--only", type=parse_only, default=list(SECTIONS),
+                    help=f"comma-separated sections to run (default all): {','.join(SECTIONS)}")
     ap.add_argument("--dir", default=None, help="where to put the data (default: a temp dir)")
     args = ap.parse_args()
     for b in (LC, LOGGEN):
         if not os.path.exists(b):
-            sys.exit(f"bench: {b} is missing; run `make release` first")
+            sys.exit(f"bench: {b} is missing; run `make release` first (or set LC_BENCH_BIN_DIR)")
+    runners = {name: globals()[f"section_{name}"] for name in SECTIONS}
     work = tempfile.mkdtemp(prefix="lc-bench-", dir=args.dir)
+    rows, targets = [], []
     try:
-        log = os.path.join(work, "in.log")
-        run([LOGGEN, "--rate", "0", "--bytes", str(args.size_mib << 20), log])
-        size = os.path.getsize(log)
-        run(["cat", log], stdout=subprocess.DEVNULL)  # into the page cache
-        rows = []
-        t = catch_up(work, log, size, args.reps)
-        mib = size / (1 << 20)
-        for name, secs in t.items():
-            rows.append((f"catch-up {args.size_mib} MiB: {name}", f"{mib / secs:,.0f} MiB/s", f"{t['cat'] / secs:.2f}x cat"))
-        seconds = 5 if args.quick else 15
-        lat = {}
-        for tool in ("lc", "tail"):
-            for ms in (250, 50):
-                lat[(tool, ms)] = latency(work, ms, seconds, 2000, tool)
-                p50, p99, mx = lat[(tool, ms)]
-                rows.append((f"follow latency {tool}, {ms} ms interval, 2,000 lines/s", f"p50 {p50:.0f} / p99 {p99:.0f} / max {mx:.0f} ms", ""))
-        idle_files = (1000, 10000)
-        idle_res = {}
-        for n in idle_files:
-            idle_res[n] = idle(work, n, 5 if args.quick else 20)
-            share, rss, fds = idle_res[n]
-            rows.append((f"idle, {n:,} files, 250 ms", f"{share:.2f}% CPU, {rss:.1f} MiB RSS", f"{fds} fds"))
-        idle50 = idle(work, 1000, 5 if args.quick else 20, "50ms")
-        rows.append(("idle, 1,000 files, 50 ms", f"{idle50[0]:.2f}% CPU", ""))
-        peak, ok = long_line(work, 64 if args.quick else 200)
-        rows.append((f"{64 if args.quick else 200} MiB line, default --max-line-bytes", f"peak RSS {peak:.1f} MiB", "no byte lost" if ok else "BYTES LOST"))
-
-        targets = [
-            ("raw --no-fsync >= 0.9x cat", t["lc --once raw --no-fsync"] <= t["cat"] / 0.9),
-            ("raw fsync >= 0.9x dd conv=fsync", t["lc --once raw (fsync)"] <= t["dd bs=1M conv=fsync"] / 0.9),
-            ("json >= 0.3x cat", t["lc --once json --no-fsync"] <= t["cat"] / 0.3),
-            ("p99 latency <= 260 ms at 250 ms", lat[("lc", 250)][1] <= 260),
-            ("p99 latency <= 60 ms at 50 ms", lat[("lc", 50)][1] <= 60),
-            ("idle 1,000 files at 50 ms <= 2%", idle50[0] <= 2),
-            ("idle 1,000 files <= 0.4%", idle_res[1000][0] <= 0.4),
-            ("idle 10,000 files <= 3%, <= 64 fds", idle_res[10000][0] <= 3 and idle_res[10000][2] <= 64),
-            ("RSS 10,000 files <= 12 MiB", idle_res[10000][1] <= 12),
-            ("200 MiB line RSS <= 5 MiB (1 MiB + 4 MiB)", peak <= 5 and ok),
-        ]
-        print(f"\nMachine: {os.cpu_count()} cores; log {args.size_mib} MiB of loggen lines; {args.reps} repetitions (medians).\n")
-        print("| measurement | result | note |\n|---|---|---|")
-        for r in rows:
-            print(f"| {r[0]} | {r[1]} | {r[2]} |")
-        print("\n| target | holds |\n|---|---|")
-        for name, holds in targets:
-            print(f"| {name} | {'yes' if holds else 'no'} |")
+        for name in SECTIONS:
+            if name in args.only:
+                r, t = runners[name](args, work)
+                rows += r
+                targets += t
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"\nMachine: {os.cpu_count()} cores; sections: {', '.join(s for s in SECTIONS if s in args.only)}"
+          + (f"; log {args.size_mib} MiB of loggen lines; {args.reps} repetitions (medians)" if "catchup" in args.only
+             else "") + ".\n")
+    print("| measurement | result | note |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+    print("\n| target | holds |\n|---|---|")
+    for name, holds in targets:
+        print(f"| {name} | {'yes' if holds else 'no'} |")
 
 
 if __name__ == "__main__":
