@@ -1,14 +1,18 @@
 //! Which paths to look at this cycle: PATHs are either literal files or
 //! patterns with `*`, `?` or `[...]` in their file-name component. Patterns are
-//! re-expanded every cycle with one directory read per pattern directory.
+//! re-expanded every cycle: a stat of each pattern directory, and a read of
+//! it when it changed.
 //! This module neither opens log files nor knows offsets.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
-use std::fs;
+use std::ffi::{CString, OsStr};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// Extensions of compressed rotated files. A pattern never picks these up:
 /// their bytes are not text lines.
@@ -47,10 +51,13 @@ impl Spec {
 }
 
 /// A path found this cycle.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Found {
     /// The path as derived from the PATH (not canonicalised).
     pub path: PathBuf,
+    /// For a pattern match: its directory, open, and its name in it, to look
+    /// at it without resolving the whole path.
+    pub at: Option<(Rc<File>, CString)>,
     /// Whether it was named literally (problems with it are worth a warning)
     /// rather than matched by a pattern.
     pub literal: bool,
@@ -63,57 +70,205 @@ pub struct DirProblem {
     pub error: io::Error,
 }
 
-/// Expands all specs into `found` (cleared first), each path once, in a stable
-/// order: specs in order, a pattern's matches sorted by name.
-pub fn expand(specs: &[Spec], found: &mut Vec<Found>, problems: &mut Vec<DirProblem>) {
-    found.clear();
+/// Pattern directories as last read. A directory whose identity, mtime and
+/// ctime have not changed holds the same names, so it is not read again:
+/// an idle cycle over thousands of files then costs a stat per directory and
+/// per file, without building any list.
+///
+/// A directory changed twice within one tick of its filesystem's clock
+/// keeps the mtime of the first change, so a listing counts only once it was
+/// made `SETTLE` after that mtime was first seen; and every directory is read
+/// again at least every `RELIST`, for filesystems that never update it.
+#[derive(Debug, Default)]
+pub struct DirCache {
+    dirs: HashMap<PathBuf, Listed>,
+    /// The specs `found` was last built from, and which of them named an
+    /// existing file then (taken literally).
+    specs: Vec<(Spec, bool)>,
+}
+
+const SETTLE: Duration = Duration::from_secs(2);
+/// Directories held open at most, for looking at their files by name.
+const DIR_FDS: usize = 16;
+const RELIST: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct Listed {
+    stamp: Stamp,
+    /// When this stamp was first seen.
+    since: Instant,
+    /// When the stat before the last read was made.
+    listed_at: Instant,
+    names: Vec<Vec<u8>>,
+    /// The directory, open, while it is the one at its path.
+    open: Option<Rc<File>>,
+}
+
+/// What changes when a directory's entries change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+impl DirCache {
+    /// The names in `dir`, read again unless the cached ones are known to
+    /// be current; and whether they (or the directory behind the path)
+    /// differ from the last ones given.
+    fn names(&mut self, dir: &Path) -> io::Result<(&Listed, bool)> {
+        let now = Instant::now();
+        let stamp = fs::metadata(dir).map(|m| Stamp::of(&m));
+        let cached = match (&stamp, self.dirs.get(dir)) {
+            (Ok(stamp), Some(l)) => {
+                *stamp == l.stamp
+                    && l.listed_at >= l.since + SETTLE
+                    && now.duration_since(l.listed_at) < RELIST
+            }
+            _ => false,
+        };
+        if cached {
+            return Ok((&self.dirs[dir], false));
+        }
+        let names = match list(dir) {
+            Ok(names) => names,
+            Err(e) => {
+                self.dirs.remove(dir);
+                return Err(e);
+            }
+        };
+        let stamp = stamp?;
+        let held = self.dirs.values().filter(|l| l.open.is_some()).count();
+        let old = self.dirs.remove(dir);
+        let same_dir = old
+            .as_ref()
+            .is_some_and(|l| (l.stamp.dev, l.stamp.ino) == (stamp.dev, stamp.ino));
+        let open = match old.as_ref().and_then(|l| l.open.clone()) {
+            Some(open) if same_dir => Some(open),
+            _ if cfg!(any(target_os = "linux", target_os = "android")) && held < DIR_FDS => {
+                // Checked to be the directory just listed: a directory renamed
+                // in between is read again next cycle.
+                File::open(dir)
+                    .ok()
+                    .filter(|f| {
+                        f.metadata()
+                            .is_ok_and(|m| (m.dev(), m.ino()) == (stamp.dev, stamp.ino))
+                    })
+                    .map(Rc::new)
+            }
+            _ => None,
+        };
+        let differ = match &old {
+            Some(l) => !same_dir || l.names != names || l.open.is_some() != open.is_some(),
+            None => true,
+        };
+        let since = match &old {
+            Some(l) if l.stamp == stamp => l.since,
+            _ => now,
+        };
+        let l = Listed {
+            stamp,
+            since,
+            listed_at: now,
+            names,
+            open,
+        };
+        self.dirs.insert(dir.to_path_buf(), l);
+        Ok((&self.dirs[dir], differ))
+    }
+}
+
+/// Expands all specs into `found`, each path once, in a stable order: specs
+/// in order, a pattern's matches sorted by name. `found` is rebuilt only
+/// when a directory's names or the specs changed; otherwise it is left as
+/// it was. Returns whether it was rebuilt.
+pub fn expand(
+    specs: &[Spec],
+    found: &mut Vec<Found>,
+    problems: &mut Vec<DirProblem>,
+    cache: &mut DirCache,
+) -> bool {
     problems.clear();
-    let mut listings: HashMap<&Path, Option<Vec<Vec<u8>>>> = HashMap::new();
+    let mut changed = cache.specs.len() != specs.len();
+    let mut literal = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        // An existing file whose name contains wildcard characters is taken literally.
+        let exists = spec.is_pattern() && fs::symlink_metadata(&spec.path).is_ok();
+        literal.push(exists);
+        changed |= cache
+            .specs
+            .get(i)
+            .is_none_or(|(s, e)| s != spec || *e != exists);
+    }
+    let mut dirs_seen: HashSet<&Path> = HashSet::new();
+    for (spec, exists) in specs.iter().zip(&literal) {
+        let Some((dir, _)) = &spec.pattern else {
+            continue;
+        };
+        if *exists || !dirs_seen.insert(dir.as_path()) {
+            continue;
+        }
+        match cache.names(dir) {
+            Ok((_, differ)) => changed |= differ,
+            Err(error) => {
+                problems.push(DirProblem {
+                    dir: dir.clone(),
+                    error,
+                });
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return false;
+    }
+    cache.specs = specs.iter().cloned().zip(literal.iter().copied()).collect();
+    found.clear();
     let mut seen: HashSet<PathBuf> = HashSet::new();
-    for spec in specs {
-        let Some((dir, pattern)) = &spec.pattern else {
+    for (spec, exists) in specs.iter().zip(&literal) {
+        let Some((dir, pattern)) = spec.pattern.as_ref().filter(|_| !exists) else {
             if seen.insert(spec.path.clone()) {
                 found.push(Found {
                     path: spec.path.clone(),
+                    at: None,
                     literal: true,
                 });
             }
             continue;
         };
-        // An existing file whose name contains wildcard characters is taken literally.
-        if fs::symlink_metadata(&spec.path).is_ok() {
-            if seen.insert(spec.path.clone()) {
-                found.push(Found {
-                    path: spec.path.clone(),
-                    literal: true,
-                });
-            }
+        let Some(listed) = cache.dirs.get(dir.as_path()) else {
             continue;
-        }
-        let names = listings
-            .entry(dir.as_path())
-            .or_insert_with(|| match list(dir) {
-                Ok(names) => Some(names),
-                Err(error) => {
-                    problems.push(DirProblem {
-                        dir: dir.clone(),
-                        error,
-                    });
-                    None
-                }
-            });
-        for name in names.iter().flatten() {
+        };
+        for name in &listed.names {
             if name_matches(pattern, name) {
                 let path = dir_join(&spec.path, dir, name);
                 if seen.insert(path.clone()) {
+                    let at = listed
+                        .open
+                        .as_ref()
+                        .and_then(|d| Some((Rc::clone(d), CString::new(name.as_slice()).ok()?)));
                     found.push(Found {
                         path,
+                        at,
                         literal: false,
                     });
                 }
             }
         }
     }
+    true
 }
 
 /// Keeps the PATH's own spelling of the directory: `logs/*.log` matches
@@ -344,7 +499,7 @@ mod tests {
         .collect();
         assert!(specs[0].is_pattern() && !specs[1].is_pattern() && specs[2].is_pattern());
         let (mut found, mut problems) = (Vec::new(), Vec::new());
-        expand(&specs, &mut found, &mut problems);
+        expand(&specs, &mut found, &mut problems, &mut DirCache::default());
         let paths: Vec<_> = found.iter().map(|f| (f.path.clone(), f.literal)).collect();
         assert_eq!(
             paths,
@@ -357,10 +512,50 @@ mod tests {
         );
         assert!(problems.is_empty());
         let specs = [Spec::new(&d.join("nodir/*.log"))];
-        expand(&specs, &mut found, &mut problems);
+        expand(&specs, &mut found, &mut problems, &mut DirCache::default());
         assert!(found.is_empty());
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].dir, d.join("nodir"));
+    }
+
+    #[test]
+    fn cached_listings_follow_new_files_and_replaced_directories() {
+        let top = tempfile::tempdir().unwrap();
+        let d = top.path().join("logs");
+        fs::create_dir(&d).unwrap();
+        fs::write(d.join("a.log"), b"x\n").unwrap();
+        let specs = [Spec::new(&d.join("*.log"))];
+        let (mut found, mut problems, mut cache) = (Vec::new(), Vec::new(), DirCache::default());
+        let names =
+            |found: &[Found]| -> Vec<PathBuf> { found.iter().map(|f| f.path.clone()).collect() };
+        assert!(expand(&specs, &mut found, &mut problems, &mut cache));
+        assert_eq!(names(&found), [d.join("a.log")]);
+        assert!(
+            !expand(&specs, &mut found, &mut problems, &mut cache),
+            "nothing changed"
+        );
+        assert_eq!(names(&found), [d.join("a.log")]);
+
+        fs::write(d.join("b.log"), b"y\n").unwrap();
+        assert!(expand(&specs, &mut found, &mut problems, &mut cache));
+        assert_eq!(names(&found), [d.join("a.log"), d.join("b.log")]);
+
+        // The same names in another directory: each is looked at in the new one.
+        fs::rename(&d, top.path().join("old")).unwrap();
+        fs::create_dir(&d).unwrap();
+        fs::write(d.join("a.log"), b"new a\n").unwrap();
+        fs::write(d.join("b.log"), b"new b\n").unwrap();
+        assert!(expand(&specs, &mut found, &mut problems, &mut cache));
+        for f in &found {
+            let want = fs::metadata(&f.path).unwrap();
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            {
+                let (dir, name) = f.at.as_ref().expect("looked up in its directory");
+                let got = crate::identity::stat_at(dir, name).unwrap();
+                assert_eq!((got.id.dev, got.id.ino), (want.dev(), want.ino()));
+            }
+            let _ = want;
+        }
     }
 
     #[test]

@@ -14,10 +14,19 @@ impl Collector<'_> {
     pub(super) fn deliver(&mut self) -> Result<bool, WriteError> {
         let mut backlog = false;
         self.order.clear();
+        // A followed file that is closed, unchanged and at its own path has
+        // nothing to do this cycle (see the start of `read_file`): most files
+        // of an idle host are skipped here.
         self.order.extend(
             self.files
                 .iter()
-                .filter(|(_, t)| t.is_active())
+                .filter(|(_, t)| {
+                    t.is_active()
+                        && (t.file.is_some()
+                            || t.state != State::Following
+                            || t.size != t.read_pos
+                            || t.seen_at.as_os_str() != t.path.as_os_str())
+                })
                 .map(|(&seq, _)| seq),
         );
         let order = std::mem::take(&mut self.order);

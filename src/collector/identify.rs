@@ -4,6 +4,7 @@
 //! taken on, so that a rotated file is in place to go before its successor.
 
 use super::*;
+use crate::identity::Stat;
 use crate::tracker::{self, Start};
 
 impl Collector<'_> {
@@ -13,7 +14,12 @@ impl Collector<'_> {
     /// and only then are new files taken on, so that a rotated file is in
     /// place to go before its successor.
     pub(super) fn identify(&mut self) {
-        discover::expand(&self.specs, &mut self.found, &mut self.problems);
+        discover::expand(
+            &self.specs,
+            &mut self.found,
+            &mut self.problems,
+            &mut self.dir_cache,
+        );
         for p in std::mem::take(&mut self.problems) {
             self.warn_once(
                 &p.dir,
@@ -25,8 +31,14 @@ impl Collector<'_> {
         let found = std::mem::take(&mut self.found);
         let mut fresh = Vec::new();
         for f in &found {
-            let meta = match fs::metadata(&f.path) {
-                Ok(meta) => meta,
+            let stat = match &f.at {
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                Some((dir, name)) => identity::stat_at(dir, name)
+                    .or_else(|_| fs::metadata(&f.path).map(|m| Stat::of(&m))),
+                _ => fs::metadata(&f.path).map(|m| Stat::of(&m)),
+            };
+            let stat = match stat {
+                Ok(stat) => stat,
                 Err(e) => {
                     if f.literal {
                         let what = match e.kind() {
@@ -40,7 +52,7 @@ impl Collector<'_> {
                     continue;
                 }
             };
-            let kind = identity::kind(&meta);
+            let kind = stat.kind;
             if kind != Kind::Regular {
                 if f.literal {
                     let what = match kind {
@@ -53,9 +65,9 @@ impl Collector<'_> {
                 continue;
             }
             let look = Look {
-                id: FileId::of(&meta),
-                size: meta.len(),
-                born: identity::born(&meta),
+                id: stat.id,
+                size: stat.size,
+                born: stat.born,
             };
             if self.output_id == Some(look.id) {
                 // Reading our own output would feed it back into itself.
@@ -372,7 +384,7 @@ impl Collector<'_> {
                 return;
             }
         }
-        if t.seen_at != path {
+        if t.seen_at.as_os_str() != path.as_os_str() {
             t.seen_at = path.to_path_buf();
         }
         match t.state {

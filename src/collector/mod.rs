@@ -24,7 +24,7 @@ use crate::checkpoint::{Checkpoint, OutputMark, Store};
 use crate::config::Settings;
 use crate::discover::{self, DirProblem, Found, Spec};
 use crate::error::{show, Error};
-use crate::identity::{self, FileId, Fingerprint, Kind};
+use crate::identity::{self, FileId, Fingerprint, IdMap, IdSet, Kind};
 use crate::lines::{self, Chunk};
 use crate::notify::Notifier;
 use crate::output::{Output, WriteError};
@@ -83,7 +83,7 @@ struct Collector<'a> {
     /// Tracked files by sequence number: the order they were first seen in,
     /// which is the order they are read in.
     files: BTreeMap<u64, Tracked>,
-    by_id: HashMap<FileId, u64>,
+    by_id: IdMap<u64>,
     /// The newest file followed under each path: the predecessor of the next.
     latest_by_path: HashMap<PathBuf, u64>,
     /// Files not found since start-up, by inode (see `resume_moved`).
@@ -111,7 +111,8 @@ struct Collector<'a> {
     // Buffers reused from cycle to cycle.
     found: Vec<Found>,
     problems: Vec<DirProblem>,
-    seen: HashSet<FileId>,
+    dir_cache: discover::DirCache,
+    seen: IdSet,
     /// Descriptors held now, and the most that followed files may hold.
     open_count: usize,
     max_open: usize,
@@ -237,7 +238,7 @@ impl<'a> Collector<'a> {
             signals,
             notify: Notifier::from_env(),
             files: BTreeMap::new(),
-            by_id: HashMap::new(),
+            by_id: IdMap::default(),
             latest_by_path: HashMap::new(),
             missing_by_ino: HashMap::new(),
             next_seq: 0,
@@ -255,7 +256,8 @@ impl<'a> Collector<'a> {
             committed_at: Instant::now(),
             found: Vec::new(),
             problems: Vec::new(),
-            seen: HashSet::new(),
+            dir_cache: discover::DirCache::default(),
+            seen: IdSet::default(),
             listings: HashMap::new(),
             open_count: 0,
             max_open: descriptor_budget(),
