@@ -73,7 +73,9 @@ fn long_lines_inside_a_large_backlog_still_come_in_pieces() {
         input.extend_from_slice(&short);
         want.extend_from_slice(&short);
         // 2,500 bytes with --max-line-bytes 1000: pieces of 1000, 1000 and 500.
-        let long: Vec<u8> = (0..2500).map(|j| b'a' + ((j + usize::from(i)) % 26) as u8).collect();
+        let long: Vec<u8> = (0..2500)
+            .map(|j| b'a' + ((j + usize::from(i)) % 26) as u8)
+            .collect();
         input.extend_from_slice(&long);
         input.push(b'\n');
         for piece in long.chunks(1000) {
@@ -111,7 +113,10 @@ fn stdout_redirected_to_a_file_gets_the_same_bytes_appending_or_not() {
     let second = lines(4, 3 << 20);
     s.append("a.log", &second);
     fs::write(s.path("out2"), b"header\n").unwrap();
-    let append = OpenOptions::new().append(true).open(s.path("out2")).unwrap();
+    let append = OpenOptions::new()
+        .append(true)
+        .open(s.path("out2"))
+        .unwrap();
     once_into(&s, append);
     let mut want = b"header\n".to_vec();
     want.extend_from_slice(&second);
@@ -159,7 +164,10 @@ fn kill9_during_large_copies_then_restart_is_exactly_once() {
     let r = s.once(&["-o", "out.log", "a.log"]);
     assert_eq!(r.code(), 0, "{}", r.stderr);
     assert_same_bytes(&s.read("out.log"), &all, "after kill -9s");
-    let mut f = OpenOptions::new().append(true).open(s.path("a.log")).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(s.path("a.log"))
+        .unwrap();
     f.write_all(b"last\n").unwrap();
     let r = s.once(&["-o", "out.log", "a.log"]);
     assert_eq!(r.code(), 0, "{}", r.stderr);
