@@ -443,13 +443,14 @@ def long_line(work, mib):
             f.write(chunk)
         f.write(b"\n")
     out = os.path.join(work, "long.out")
-    with open(out, "wb") as f:
-        p = subprocess.Popen([LC, "--once", "--no-fsync", "-s", os.path.join(work, "long-state"), log],
-                             stdout=f, stderr=subprocess.DEVNULL)
-        # wait4 gives this child's own peak RSS.
-        _, _, usage = os.wait4(p.pid, 0)
-        p.returncode = 0
-    peak = usage.ru_maxrss / 1024
+    # A daemon, so its peak can be read from VmHWM before it exits: wait4's
+    # ru_maxrss would also count the forked Python image it was exec'd from.
+    p = subprocess.Popen([LC, "--no-fsync", "-s", os.path.join(work, "long-state"), "-o", out, log],
+                         stderr=subprocess.DEVNULL)
+    wait_size(out, mib * ((1 << 20) + 1))  # pieces of 1 MiB, each with a newline
+    peak = status_kib(p.pid, "VmHWM") / 1024
+    p.send_signal(signal.SIGTERM)
+    p.wait()
     with open(out, "rb") as f:
         body = f.read().replace(b"\n", b"")
     ok = len(body) == mib << 20 and body.count(b"x") == len(body)
