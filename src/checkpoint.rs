@@ -23,7 +23,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{show, Error, IoContext};
-use crate::identity::{FileId, Fingerprint, FINGERPRINT_BYTES};
+use crate::identity::{fnv1a, FileId, Fingerprint, FINGERPRINT_BYTES};
 
 const MAGIC: &str = "log-collector-checkpoints";
 const VERSION: u32 = 1;
@@ -286,8 +286,10 @@ pub struct Store {
     tmp: PathBuf,
     /// Held for the life of the process: the flock lives on this descriptor.
     _lock: File,
-    /// The bytes last written, so an unchanged checkpoint is not written again.
-    last: Vec<u8>,
+    /// A hash of the bytes last written, so an unchanged checkpoint is not
+    /// written again (the bytes themselves would be kept for nothing: a
+    /// megabyte with 10,000 files).
+    last: (usize, u64),
 }
 
 impl Store {
@@ -355,8 +357,11 @@ impl Store {
             }
         }
         let (loaded, last) = match fs::read(&path) {
-            Ok(bytes) => (Some(parse(&bytes, &show(&path))?), bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Vec::new()),
+            Ok(bytes) => (
+                Some(parse(&bytes, &show(&path))?),
+                (bytes.len(), fnv1a(&bytes)),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, (0, fnv1a(b""))),
             Err(e) => {
                 return Err(Error::Checkpoint {
                     path: show(&path),
@@ -387,7 +392,8 @@ impl Store {
     /// point leaves the previous checkpoint in force.
     pub fn save(&mut self, cp: &Checkpoint, fsync: bool) -> io::Result<bool> {
         let bytes = render(cp);
-        if bytes == self.last {
+        let hash = (bytes.len(), fnv1a(&bytes));
+        if hash == self.last {
             return Ok(false);
         }
         let mut f = OpenOptions::new()
@@ -408,7 +414,7 @@ impl Store {
             // The rename is durable only once the directory is.
             File::open(&self.dir)?.sync_all()?;
         }
-        self.last = bytes;
+        self.last = hash;
         Ok(true)
     }
 }

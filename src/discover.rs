@@ -99,7 +99,9 @@ struct Listed {
     since: Instant,
     /// When the stat before the last read was made.
     listed_at: Instant,
-    names: Vec<Vec<u8>>,
+    /// How many names it held and a hash of them: enough to tell a change,
+    /// without keeping every name of a large directory.
+    digest: (usize, u64),
     /// The directory, open, while it is the one at its path.
     open: Option<Rc<File>>,
 }
@@ -125,10 +127,10 @@ impl Stamp {
 }
 
 impl DirCache {
-    /// The names in `dir`, read again unless the cached ones are known to
-    /// be current; and whether they (or the directory behind the path)
-    /// differ from the last ones given.
-    fn names(&mut self, dir: &Path) -> io::Result<(&Listed, bool)> {
+    /// The names in `dir` if it had to be read again (the cached digest is
+    /// not known to be current), and whether they (or the directory behind
+    /// the path) differ from the last ones seen.
+    fn names(&mut self, dir: &Path) -> io::Result<(Option<Vec<Vec<u8>>>, bool)> {
         let now = Instant::now();
         let stamp = fs::metadata(dir).map(|m| Stamp::of(&m));
         let cached = match (&stamp, self.dirs.get(dir)) {
@@ -140,7 +142,7 @@ impl DirCache {
             _ => false,
         };
         if cached {
-            return Ok((&self.dirs[dir], false));
+            return Ok((None, false));
         }
         let names = match list(dir) {
             Ok(names) => names,
@@ -149,6 +151,7 @@ impl DirCache {
                 return Err(e);
             }
         };
+        let digest = digest(&names);
         let stamp = stamp?;
         let held = self.dirs.values().filter(|l| l.open.is_some()).count();
         let old = self.dirs.remove(dir);
@@ -171,7 +174,7 @@ impl DirCache {
             _ => None,
         };
         let differ = match &old {
-            Some(l) => !same_dir || l.names != names || l.open.is_some() != open.is_some(),
+            Some(l) => !same_dir || l.digest != digest || l.open.is_some() != open.is_some(),
             None => true,
         };
         let since = match &old {
@@ -182,12 +185,21 @@ impl DirCache {
             stamp,
             since,
             listed_at: now,
-            names,
+            digest,
             open,
         };
         self.dirs.insert(dir.to_path_buf(), l);
-        Ok((&self.dirs[dir], differ))
+        Ok((Some(names), differ))
     }
+}
+
+/// The number of names and an FNV-1a hash over them, each ended by a 0.
+fn digest(names: &[Vec<u8>]) -> (usize, u64) {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for b in names.iter().flat_map(|n| n.iter().chain(&[0])) {
+        hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (names.len(), hash)
 }
 
 /// Expands all specs into `found`, each path once, in a stable order: specs
@@ -212,6 +224,8 @@ pub fn expand(
             .get(i)
             .is_none_or(|(s, e)| s != spec || *e != exists);
     }
+    // Names read this time; a rebuild reads the other directories too.
+    let mut listed: HashMap<&Path, Vec<Vec<u8>>> = HashMap::new();
     let mut dirs_seen: HashSet<&Path> = HashSet::new();
     for (spec, exists) in specs.iter().zip(&literal) {
         let Some((dir, _)) = &spec.pattern else {
@@ -221,7 +235,12 @@ pub fn expand(
             continue;
         }
         match cache.names(dir) {
-            Ok((_, differ)) => changed |= differ,
+            Ok((names, differ)) => {
+                changed |= differ;
+                if let Some(names) = names {
+                    listed.insert(dir.as_path(), names);
+                }
+            }
             Err(error) => {
                 problems.push(DirProblem {
                     dir: dir.clone(),
@@ -248,14 +267,18 @@ pub fn expand(
             }
             continue;
         };
-        let Some(listed) = cache.dirs.get(dir.as_path()) else {
-            continue;
+        let Some(cached) = cache.dirs.get(dir.as_path()) else {
+            continue; // unreadable: a problem was reported
         };
-        for name in &listed.names {
+        if !listed.contains_key(dir.as_path()) {
+            // Unchanged, but its names were not kept.
+            listed.insert(dir.as_path(), list(dir).unwrap_or_default());
+        }
+        for name in &listed[dir.as_path()] {
             if name_matches(pattern, name) {
                 let path = dir_join(&spec.path, dir, name);
                 if seen.insert(path.clone()) {
-                    let at = listed
+                    let at = cached
                         .open
                         .as_ref()
                         .and_then(|d| Some((Rc::clone(d), CString::new(name.as_slice()).ok()?)));

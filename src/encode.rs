@@ -23,8 +23,9 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(format: Format, path: &[u8]) -> Encoder {
-        let mut prefix = Vec::with_capacity(path.len() + 24);
+        let mut prefix = Vec::new();
         if format == Format::Json {
+            prefix.reserve(path.len() + 24);
             prefix.extend_from_slice(b"{\"path\":\"");
             escape_lossy(path, &mut prefix);
             prefix.extend_from_slice(b"\",\"offset\":");

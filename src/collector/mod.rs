@@ -82,7 +82,7 @@ struct Collector<'a> {
     notify: Notifier,
     /// Tracked files by sequence number: the order they were first seen in,
     /// which is the order they are read in.
-    files: BTreeMap<u64, Tracked>,
+    files: BTreeMap<u64, Box<Tracked>>,
     by_id: IdMap<u64>,
     /// The newest file followed under each path: the predecessor of the next.
     latest_by_path: HashMap<PathBuf, u64>,
@@ -276,7 +276,7 @@ impl<'a> Collector<'a> {
         self.next_seq += 1;
         self.by_id.insert(t.id, seq);
         self.latest_by_path.insert(t.path.clone(), seq);
-        self.files.insert(seq, t);
+        self.files.insert(seq, Box::new(t));
         self.dirty = true;
         seq
     }
@@ -566,7 +566,7 @@ impl<'a> Collector<'a> {
 }
 
 /// The USR1 line.
-fn stats_line(files: &BTreeMap<u64, Tracked>, s: &Stats) -> String {
+fn stats_line(files: &BTreeMap<u64, Box<Tracked>>, s: &Stats) -> String {
     let watched = files.values().filter(|t| t.is_active()).count();
     let open = files.values().filter(|t| t.file.is_some()).count();
     format!(
