@@ -18,8 +18,11 @@ pub struct Stats {
     pub read_errors: u64,
     pub write_errors: u64,
     /// Lines and bytes of log delivered, per followed path. Never shrinks,
-    /// so a counter never goes back.
+    /// so a counter never goes back. Kept only while a stats file is
+    /// written (`per_path_wanted`): with thousands of paths it is most of a
+    /// megabyte that nothing else reads.
     pub per_path: BTreeMap<PathBuf, (u64, u64)>,
+    pub per_path_wanted: bool,
     /// When a checkpoint was last saved.
     pub last_checkpoint: Option<SystemTime>,
 }
@@ -27,7 +30,7 @@ pub struct Stats {
 impl Stats {
     /// Counts `lines` lines and `bytes` bytes of log delivered from `path`.
     pub fn delivered(&mut self, path: &Path, lines: u64, bytes: u64) {
-        if lines == 0 && bytes == 0 {
+        if lines == 0 && bytes == 0 || !self.per_path_wanted {
             return;
         }
         match self.per_path.get_mut(path) {
@@ -177,8 +180,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exposition_has_help_type_and_escaped_labels() {
+    fn per_path_counters_are_kept_only_when_wanted() {
         let mut s = Stats::default();
+        s.delivered(Path::new("/a.log"), 3, 30);
+        assert!(s.per_path.is_empty());
+        s.per_path_wanted = true;
+        s.delivered(Path::new("/a.log"), 3, 30);
+        assert_eq!(s.per_path[Path::new("/a.log")], (3, 30));
+    }
+
+    #[test]
+    fn exposition_has_help_type_and_escaped_labels() {
+        let mut s = Stats {
+            per_path_wanted: true,
+            ..Stats::default()
+        };
         s.delivered(Path::new("/var/log/a \"b\"\\c\n.log"), 3, 30);
         s.delivered(Path::new("/var/log/a \"b\"\\c\n.log"), 1, 10);
         s.rotations = 2;

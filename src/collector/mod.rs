@@ -228,6 +228,7 @@ impl<'a> Collector<'a> {
         }
         let mark = output.mark().map_err(|e| io_error(&output, e))?;
         let committed_output = mark.map(|m| m.length);
+        let per_path_wanted = settings.stats_file.is_some();
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
             buf: vec![0; READ_CHUNK],
@@ -251,7 +252,10 @@ impl<'a> Collector<'a> {
             write_failing: false,
             save_failing: false,
             retry_delay: Duration::from_millis(100),
-            stats: Stats::default(),
+            stats: Stats {
+                per_path_wanted,
+                ..Stats::default()
+            },
             stats_written: None,
             committed_at: Instant::now(),
             found: Vec::new(),
@@ -491,6 +495,7 @@ impl<'a> Collector<'a> {
             }
             self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
             self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
+            self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
             log::info!("reload: settings re-read from the config file");
         }
