@@ -208,19 +208,67 @@ pub fn fingerprint(file: &File, size: u64) -> io::Result<Fingerprint> {
 /// the bytes `known` covers are no longer the same (the file was replaced or
 /// truncated and rewritten), else the fingerprint extended to the current size.
 pub fn recheck(file: &File, size: u64, known: Fingerprint) -> io::Result<Option<Fingerprint>> {
+    Ok(recheck_quick(file, size, known, None)?.map(|(fp, _)| fp))
+}
+
+/// `recheck` for a file re-checked every time it grows: with `quick`, the
+/// `quick_hash` of the head `known` covers, the head is compared with that
+/// instead of FNV-1a, which goes a byte at a time. Also returns the quick
+/// hash of the head the returned fingerprint covers, for next time.
+pub fn recheck_quick(
+    file: &File,
+    size: u64,
+    known: Fingerprint,
+    quick: Option<u64>,
+) -> io::Result<Option<(Fingerprint, u64)>> {
     if size < known.len {
         return Ok(None);
     }
     let want = size.min(FINGERPRINT_BYTES);
     let mut head = [0u8; FINGERPRINT_BYTES as usize];
     let got = read_full_at(file, &mut head[..want as usize], 0)? as u64;
-    if got < known.len || fnv1a(&head[..known.len as usize]) != known.hash {
+    if got < known.len {
         return Ok(None);
     }
-    Ok(Some(Fingerprint {
+    let old = &head[..known.len as usize];
+    let old_quick = quick_hash(old);
+    let same = match quick {
+        Some(q) => q == old_quick,
+        None => fnv1a(old) == known.hash,
+    };
+    if !same {
+        return Ok(None);
+    }
+    if got == known.len {
+        // A full fingerprint, the common case: nothing more to hash.
+        return Ok(Some((known, old_quick)));
+    }
+    let now = &head[..got as usize];
+    let fp = Fingerprint {
         len: got,
-        hash: fnv1a(&head[..got as usize]),
-    }))
+        hash: fnv1a(now),
+    };
+    Ok(Some((fp, quick_hash(now))))
+}
+
+/// A 64-bit hash of up to a fingerprint's worth of bytes, several times
+/// faster than FNV-1a: four independent lanes of eight bytes. Kept in memory
+/// only; checkpoints hold FNV-1a.
+pub fn quick_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut lanes = [K, K.rotate_left(16), K.rotate_left(32), K.rotate_left(48)];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            *lane = (*lane ^ w).wrapping_mul(K).rotate_left(31);
+        }
+    }
+    let mut h = fnv1a(blocks.remainder()) ^ bytes.len() as u64;
+    for lane in lanes {
+        h = (h ^ lane).wrapping_mul(K).rotate_left(29);
+    }
+    h
 }
 
 #[cfg(test)]
@@ -249,6 +297,35 @@ mod tests {
     }
 
     use std::io::Write;
+
+    #[test]
+    fn quick_hash_tells_heads_apart() {
+        let head: Vec<u8> = (0..1024u32).map(|i| (i * 7 % 251) as u8).collect();
+        let base = quick_hash(&head);
+        assert_eq!(base, quick_hash(&head.clone()));
+        for at in [0, 7, 31, 32, 500, 1000, 1023] {
+            let mut other = head.clone();
+            other[at] ^= 1;
+            assert_ne!(quick_hash(&other), base, "a change at {at}");
+        }
+        assert_ne!(quick_hash(&head[..1023]), base);
+        assert_ne!(quick_hash(b""), quick_hash(b"\0"));
+    }
+
+    #[test]
+    fn a_quick_recheck_agrees_with_the_full_one() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&[b'a'; 1500]).unwrap();
+        let fp = fingerprint(&f, 1500).unwrap();
+        let (same, q) = recheck_quick(&f, 1500, fp, None).unwrap().unwrap();
+        assert_eq!(same, fp);
+        assert_eq!(recheck_quick(&f, 1600, fp, Some(q)).unwrap(), Some((fp, q)));
+        // A wrong quick hash means other content, like a wrong fingerprint.
+        assert_eq!(recheck_quick(&f, 1600, fp, Some(q ^ 1)).unwrap(), None);
+        f.write_all_at(b"b", 3).unwrap();
+        assert_eq!(recheck_quick(&f, 1600, fp, Some(q)).unwrap(), None);
+        assert_eq!(recheck(&f, 1600, fp).unwrap(), None);
+    }
 
     #[test]
     fn fnv1a_known_values() {

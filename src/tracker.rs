@@ -46,6 +46,9 @@ pub struct Tracked {
     pub target: Option<PathBuf>,
     pub encoder: Encoder,
     pub fingerprint: Fingerprint,
+    /// `identity::quick_hash` of the head, for the fingerprint it was made
+    /// with (stale once `fingerprint` changes).
+    pub quick: Option<(Fingerprint, u64)>,
     /// Next byte to deliver; always at a line or piece boundary.
     pub offset: u64,
     /// Whether `offset` sits right after a cut piece of a long line.
@@ -93,6 +96,7 @@ impl Tracked {
             path,
             encoder,
             fingerprint,
+            quick: None,
             offset,
             after_cut: false,
             read_pos: offset,

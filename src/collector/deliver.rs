@@ -161,10 +161,17 @@ impl Collector<'_> {
         let head = (|| -> io::Result<Head> {
             Ok(match change {
                 Change::Unchanged => Head::Same,
-                Change::Grew => match identity::recheck(file, t.size, t.fingerprint)? {
-                    Some(fp) => Head::Extended(fp),
-                    None => Head::New(identity::fingerprint(file, t.size)?),
-                },
+                Change::Grew => {
+                    let quick = t.quick.filter(|(fp, _)| *fp == t.fingerprint);
+                    match identity::recheck_quick(file, t.size, t.fingerprint, quick.map(|q| q.1))?
+                    {
+                        Some((fp, q)) => {
+                            t.quick = Some((fp, q));
+                            Head::Extended(fp)
+                        }
+                        None => Head::New(identity::fingerprint(file, t.size)?),
+                    }
+                }
                 Change::Truncated => match identity::recheck(file, t.size, t.fingerprint)? {
                     // Shorter but with the same head: an NFS client can report a
                     // stale size for a moment. Twice in a row is a truncation.
