@@ -134,11 +134,13 @@ pub fn run(
 ) -> Result<(), Error> {
     let (store, loaded) = Store::open(&settings.state_dir)?;
     let stop = || signals.should_stop();
+    // Before the output opens: a command started later gets the same limit.
+    let max_open = descriptor_budget();
     let output = match Output::open(&settings.output, &stop) {
         Err(_) if signals.should_stop() => return Ok(()),
         other => other?,
     };
-    let mut c = Collector::new(settings, store, output, signals, loaded)?;
+    let mut c = Collector::new(settings, store, output, signals, loaded, max_open)?;
     // Record the output's identity and length before the first write, so that
     // a crash in the very first cycle can be cut back too.
     c.commit();
@@ -209,6 +211,7 @@ impl<'a> Collector<'a> {
         mut output: Output,
         signals: &'a Signals,
         loaded: Option<Checkpoint>,
+        max_open: usize,
     ) -> Result<Collector<'a>, Error> {
         let loaded = loaded.unwrap_or_default();
         // Exactly-once for file output: bytes past the checkpointed length were
@@ -264,7 +267,7 @@ impl<'a> Collector<'a> {
             seen: IdSet::default(),
             listings: HashMap::new(),
             open_count: 0,
-            max_open: descriptor_budget(),
+            max_open,
             order: Vec::new(),
             batch: Vec::with_capacity(BATCH_BYTES * 2),
         };
@@ -631,20 +634,37 @@ fn io_error(output: &Output, source: io::Error) -> Error {
 
 /// How many descriptors followed files may hold: half of what the process
 /// may open, after a reserve for the output, the state dir and the standard
-/// streams.
+/// streams. The soft limit is first raised toward the hard one, as far as the
+/// budget can use (systemd's advice for programs that do not use select():
+/// services start with 1024 and may raise it); an output command gets the
+/// original limit back.
+// rlim_t is 64 bits on most targets but 32 on 32-bit ARM.
+#[allow(clippy::useless_conversion)]
 fn descriptor_budget() -> usize {
+    const MOST: usize = 4096;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one struct through the pointer we pass.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        1024
-    };
-    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
-    (soft.saturating_sub(64) / 2).clamp(8, 4096)
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return (1024 - 64) / 2;
+    }
+    let wanted = libc::rlim_t::try_from(2 * MOST + 64).unwrap_or(libc::rlim_t::MAX);
+    if limit.rlim_cur < wanted && limit.rlim_max > limit.rlim_cur {
+        let original = u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX);
+        let raised = libc::rlimit {
+            rlim_cur: wanted.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one struct through the pointer we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            crate::output::set_child_fd_limit(original);
+            limit.rlim_cur = raised.rlim_cur;
+        }
+    }
+    let soft = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+    (soft.saturating_sub(64) / 2).clamp(8, MOST)
 }
 
 fn unix_now() -> u64 {

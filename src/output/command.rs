@@ -8,19 +8,49 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The soft descriptor limit the process started with, given back to the
+/// command (0: leave it): programs that use select() break above 1024.
+static CHILD_NOFILE: AtomicU64 = AtomicU64::new(0);
+
+/// Makes commands started from now on run with soft descriptor limit `soft`.
+pub fn set_child_fd_limit(soft: u64) {
+    CHILD_NOFILE.store(soft, Ordering::Relaxed);
+}
 
 /// How long a command may take to finish after its stdin is closed on shutdown.
 const FINISH_GRACE: Duration = Duration::from_millis(500);
 
 /// Starts the command; returns the write end of its stdin and the child.
 pub fn spawn(command: &str) -> io::Result<(File, Child)> {
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .stdin(Stdio::piped())
-        .process_group(0)
-        .spawn()?;
+        .process_group(0);
+    let soft = CHILD_NOFILE.load(Ordering::Relaxed);
+    if soft != 0 {
+        // SAFETY: only getrlimit and setrlimit run between fork and exec;
+        // both are async-signal-safe and touch nothing but their arguments.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                    limit.rlim_cur = libc::rlim_t::try_from(soft)
+                        .unwrap_or(limit.rlim_max)
+                        .min(limit.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn()?;
     let stdin = child
         .stdin
         .take()

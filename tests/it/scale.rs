@@ -340,3 +340,49 @@ fn small_busy_files_are_served_while_a_64_mib_backlog_is_caught_up() {
         );
     }
 }
+
+/// The soft descriptor limit of a running process, from /proc.
+fn soft_nofile(pid: i32) -> Option<u64> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[test]
+fn soft_descriptor_limit_is_raised_but_not_for_the_output_command() {
+    // Soft 256 under a hard limit of at least 1024 (skipped where the hard
+    // limit is lower).
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct through the pointer we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    if (hard.rlim_max as u64) < 1024 || soft_nofile(std::process::id() as i32).is_none() {
+        return;
+    }
+    let s = Scenario::new();
+    s.append("a.log", b"one\n");
+    let mut cmd = s.command(&["-o", "|ulimit -Sn > child-nofile; cat > out.txt", "a.log"]);
+    // SAFETY: between fork and exec only setrlimit, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = 256;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let d = Daemon::start(cmd);
+    wait_file(&s.path("out.txt"), "the line", |b| b == b"one\n");
+    let raised = soft_nofile(d.pid()).expect("limits of the collector");
+    assert!(raised > 256, "soft limit still {raised}");
+    assert_eq!(s.read("child-nofile"), b"256\n", "the command's own limit");
+    d.stop_ok();
+}
