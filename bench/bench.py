@@ -79,8 +79,13 @@ def status_kib(pid, key):
 
 
 def limit_fds():
-    """preexec_fn: run the collector under `ulimit -n 1024`."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    """preexec_fn: the descriptor limits systemd gives a service by default,
+    LimitNOFILE=1024:524288 (soft 1024; the hard limit no higher than this
+    machine's)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > 524288:
+        hard = 524288
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
 
 
 def count_lines(path):
@@ -282,8 +287,9 @@ def fds_for(n):
 
 def idle(work, files, seconds, interval="250ms", tool="lc"):
     """CPU share of one core, RSS (MiB) and most descriptors held, with
-    `files` idle files, over `seconds` after catch-up; lc under ulimit -n
-    1024, tail -F (for reference) with a descriptor per file."""
+    `files` idle files, over `seconds` after catch-up; lc with a service's
+    default limits (`limit_fds`), tail -F (for reference) with a descriptor
+    per file."""
     d = os.path.join(work, f"idle-{files}")
     os.makedirs(d, exist_ok=True)
     paths = [os.path.join(d, f"f{i:05}.log") for i in range(files)]

@@ -3,7 +3,7 @@
 //! (reading, logging, writing) is the collector's job.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::checkpoint::Entry;
@@ -36,9 +36,9 @@ pub struct Tracked {
     pub born: Option<u64>,
     /// The path it was first followed under: json `path`, messages, checkpoint.
     pub path: PathBuf,
-    /// Where it was last seen (its rotated name, for `app.log*`): where it is
-    /// opened again, since its descriptor is closed whenever it is drained.
-    pub seen_at: PathBuf,
+    /// Where it was last seen if not at `path` (its rotated name, for
+    /// `app.log*`): see `seen_at`.
+    moved_to: Option<PathBuf>,
     /// The fingerprint before the last truncation: a copy made by
     /// copytruncate starts like that.
     pub before_truncation: Option<Fingerprint>,
@@ -79,6 +79,29 @@ pub struct Tracked {
 }
 
 impl Tracked {
+    /// Where it was last seen: where it is opened again, since its
+    /// descriptor is closed whenever it is drained.
+    pub fn seen_at(&self) -> &Path {
+        self.moved_to.as_deref().unwrap_or(&self.path)
+    }
+
+    /// Whether it was last seen under another name than `path`.
+    pub fn moved(&self) -> bool {
+        self.moved_to.is_some()
+    }
+
+    pub fn set_seen_at(&mut self, at: &Path) {
+        if at.as_os_str() == self.path.as_os_str() {
+            self.moved_to = None;
+        } else if self
+            .moved_to
+            .as_deref()
+            .is_none_or(|m| m.as_os_str() != at.as_os_str())
+        {
+            self.moved_to = Some(at.to_path_buf());
+        }
+    }
+
     pub fn new(
         id: FileId,
         path: PathBuf,
@@ -90,7 +113,7 @@ impl Tracked {
         Tracked {
             id,
             born: None,
-            seen_at: path.clone(),
+            moved_to: None,
             target: None,
             before_truncation: None,
             path,

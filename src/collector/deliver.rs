@@ -25,7 +25,7 @@ impl Collector<'_> {
                         && (t.file.is_some()
                             || t.state != State::Following
                             || t.size != t.read_pos
-                            || t.seen_at.as_os_str() != t.path.as_os_str())
+                            || t.moved())
                 })
                 .map(|(&seq, _)| seq),
         );
@@ -111,7 +111,7 @@ impl Collector<'_> {
             let interval = self.settings.interval;
             let quiet =
                 self.settings.once || t.changed_at.is_none_or(|at| at.elapsed() >= 2 * interval);
-            let renamed_partial = t.seen_at != t.path && t.offset < t.size && quiet;
+            let renamed_partial = t.moved() && t.offset < t.size && quiet;
             if !(gone || t.state == State::Following && (changed || renamed_partial)) {
                 return Ok(false);
             }
@@ -120,7 +120,7 @@ impl Collector<'_> {
                 // loop going, and gone files waiting to be let go should not.
                 return Ok(false);
             }
-            match identity::open_for_reading(&t.seen_at) {
+            match identity::open_for_reading(t.seen_at()) {
                 Ok(f) if f.metadata().is_ok_and(|m| FileId::of(&m) == t.id) => {
                     t.file = Some(f);
                     self.open_count += 1;
@@ -128,7 +128,7 @@ impl Collector<'_> {
                 // Another file at that path now: the next look sorts it out.
                 Ok(_) => return Ok(false),
                 Err(e) => {
-                    let path = t.seen_at.clone();
+                    let path = t.seen_at().to_path_buf();
                     self.warn_once(&path, format!("cannot open {}: {e}; retrying", show(&path)));
                     return Ok(false);
                 }
@@ -339,7 +339,7 @@ impl Collector<'_> {
         let quiet = |at: Option<Instant>| once || at.is_none_or(|at| at.elapsed() >= 2 * interval);
         let done = match t.state {
             State::Gone { since } => quiet(Some(since)),
-            State::Following => t.seen_at != t.path && t.offset < t.size && quiet(t.changed_at),
+            State::Following => t.moved() && t.offset < t.size && quiet(t.changed_at),
             _ => false,
         };
         if done && t.read_pos == t.size && !t.finished {
@@ -466,7 +466,7 @@ impl Collector<'_> {
         let max = self.settings.max_line_bytes;
         let t = self.files.get_mut(&seq).expect("still tracked");
         if t.file.is_none() {
-            t.file = open_verified(&t.seen_at, t.id);
+            t.file = open_verified(t.seen_at(), t.id);
         }
         if let Some(file) = t.file.as_ref() {
             // What is left is an unfinished line, shorter than the longest line

@@ -151,7 +151,7 @@ impl Collector<'_> {
                         t.read_pos = t.offset;
                         t.committed = (t.offset, t.after_cut, t.fingerprint);
                     }
-                    t.seen_at = path;
+                    t.set_seen_at(&path);
                     t.size = size;
                     t.state = State::Gone {
                         since: Instant::now(),
@@ -199,7 +199,7 @@ impl Collector<'_> {
         let (id, born, fingerprint) = (t.id, t.born, t.fingerprint);
         // Where it was last seen (a generation taken on beside the path),
         // where a symlinked PATH pointed, then the siblings of the name.
-        let seen_at = t.seen_at.clone();
+        let seen_at = t.seen_at().to_path_buf();
         let mut candidates: Vec<PathBuf> = Vec::new();
         if seen_at != t.path {
             candidates.push(seen_at.clone());
@@ -384,9 +384,7 @@ impl Collector<'_> {
                 return;
             }
         }
-        if t.seen_at.as_os_str() != path.as_os_str() {
-            t.seen_at = path.to_path_buf();
-        }
+        t.set_seen_at(path);
         match t.state {
             State::Following => t.size = look.size,
             State::Gone { .. } => {
@@ -528,7 +526,7 @@ impl Collector<'_> {
         );
         t.size = size;
         t.born = look.born;
-        t.seen_at = at.to_path_buf();
+        t.set_seen_at(at);
         // A symlinked PATH: where it points now is where to look once it
         // points elsewhere.
         if fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink()) {

@@ -448,7 +448,7 @@ impl<'a> Collector<'a> {
         if t.state == State::Following && t.file.take().is_some() {
             self.open_count = self.open_count.saturating_sub(1);
         }
-        let path = t.seen_at.clone();
+        let path = t.seen_at().to_path_buf();
         self.warn_once(&path, format!("cannot read {}: {e}; retrying", show(&path)));
     }
 

@@ -349,6 +349,7 @@ fn soft_nofile(pid: i32) -> Option<u64> {
 }
 
 #[test]
+#[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on 32-bit ARM
 fn soft_descriptor_limit_is_raised_but_not_for_the_output_command() {
     // Soft 256 under a hard limit of at least 1024 (skipped where the hard
     // limit is lower).
