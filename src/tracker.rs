@@ -73,6 +73,8 @@ pub struct Tracked {
     /// its descriptor for a while, so that a rename right after a write (to
     /// any name, not only a sibling's) still finds it open.
     pub changed_at: Option<Instant>,
+    /// The last cycle whose look found it (see `Collector::looks`).
+    pub seen_in: u64,
     /// The file looked shorter than what was read, with its head unchanged:
     /// once may be a stale size from an NFS attribute cache, twice is a truncation.
     pub shrink_seen: bool,
@@ -131,6 +133,7 @@ impl Tracked {
             finished: false,
             long_line_warned: false,
             shrink_seen: false,
+            seen_in: 0,
             changed_at: None,
         }
     }

@@ -26,7 +26,8 @@ impl Collector<'_> {
                 format!("cannot read directory {}: {}", show(&p.dir), p.error),
             );
         }
-        self.seen.clear();
+        self.looks += 1;
+        let mut fresh_ids = IdSet::default();
         self.listings.clear();
         let found = std::mem::take(&mut self.found);
         let mut fresh = Vec::new();
@@ -77,12 +78,18 @@ impl Collector<'_> {
                 );
                 continue;
             }
-            if !self.seen.insert(look.id) {
-                continue; // The same file through a second PATH.
-            }
+            // Each file once, even when a second PATH leads to it.
             match self.by_id.get(&look.id).copied() {
-                Some(seq) => self.look_again(seq, &f.path, look),
-                None => fresh.push((f.path.clone(), look)),
+                Some(seq) => {
+                    let t = self.files.get_mut(&seq).expect("by_id names tracked files");
+                    if t.seen_in == self.looks {
+                        continue;
+                    }
+                    t.seen_in = self.looks;
+                    self.look_again(seq, &f.path, look);
+                }
+                None if fresh_ids.insert(look.id) => fresh.push((f.path.clone(), look)),
+                None => {}
             }
         }
         self.found = found;
@@ -112,7 +119,7 @@ impl Collector<'_> {
     pub(super) fn account_for_missing(&mut self) {
         let mut lookups = Vec::new();
         for (&seq, t) in self.files.iter_mut() {
-            if self.seen.contains(&t.id) {
+            if t.seen_in == self.looks {
                 continue;
             }
             match t.state {
@@ -366,6 +373,7 @@ impl Collector<'_> {
         );
         self.by_id.remove(&t.id);
         t.id = look.id;
+        t.seen_in = self.looks;
         self.by_id.insert(look.id, seq);
         self.look_again(seq, path, look);
         true

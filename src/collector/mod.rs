@@ -112,7 +112,9 @@ struct Collector<'a> {
     found: Vec<Found>,
     problems: Vec<DirProblem>,
     dir_cache: discover::DirCache,
-    seen: IdSet,
+    /// Cycles' looks so far: a tracked file's `seen_in` equals this once it
+    /// was found in the current one.
+    looks: u64,
     /// Descriptors held now, and the most that followed files may hold.
     open_count: usize,
     max_open: usize,
@@ -264,7 +266,7 @@ impl<'a> Collector<'a> {
             found: Vec::new(),
             problems: Vec::new(),
             dir_cache: discover::DirCache::default(),
-            seen: IdSet::default(),
+            looks: 0,
             listings: HashMap::new(),
             open_count: 0,
             max_open,
@@ -281,6 +283,9 @@ impl<'a> Collector<'a> {
     fn insert(&mut self, t: Tracked) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
+        let mut t = t;
+        // Taken on now: found in this cycle's look (or, at start-up, in none yet).
+        t.seen_in = self.looks;
         self.by_id.insert(t.id, seq);
         self.latest_by_path.insert(t.path.clone(), seq);
         self.files.insert(seq, Box::new(t));
