@@ -375,7 +375,9 @@ impl Collector<'_> {
         }
         drop(window);
         self.flush()?; // what came before goes first
-        let file = self.files[&seq].file.as_ref().expect("still open");
+        let Some(file) = self.files.get(&seq).and_then(|t| t.file.as_ref()) else {
+            return Ok(None);
+        };
         if self.output.copy_from(file, offset, end)? != Copied::Done {
             return Ok(None);
         }
