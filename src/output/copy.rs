@@ -32,6 +32,7 @@ pub struct Target {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod imp {
     use super::*;
+    use std::io::{Seek, SeekFrom};
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
@@ -66,12 +67,7 @@ mod imp {
         let start = if target.at_end {
             dst.metadata()?.len()
         } else {
-            // SAFETY: lseek on a descriptor we own.
-            let at = unsafe { libc::lseek(dst.as_raw_fd(), 0, libc::SEEK_CUR) };
-            if at < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            at as u64
+            (&*dst).stream_position()?
         };
         let mut off_in = i64::try_from(offset).map_err(io::Error::other)?;
         let mut off_out = i64::try_from(start).map_err(io::Error::other)?;
@@ -104,8 +100,7 @@ mod imp {
                 if done > 0 {
                     dst.set_len(start)?;
                     if !target.at_end {
-                        // SAFETY: lseek on a descriptor we own.
-                        unsafe { libc::lseek(dst.as_raw_fd(), start as i64, libc::SEEK_SET) };
+                        (&*dst).seek(SeekFrom::Start(start))?;
                     }
                 }
                 return Ok(if n == 0 {
