@@ -13,7 +13,11 @@ pub mod error;
 pub mod identity;
 pub mod lines;
 pub mod logging;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+// 64-bit only: its SIGBUS recovery is untested on 32-bit ARM.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    target_pointer_width = "64"
+))]
 pub mod mapped;
 pub mod notify;
 pub mod output;

@@ -5,7 +5,6 @@
 use super::*;
 use std::ops::Range;
 
-use crate::output::Copied;
 use crate::tracker;
 
 impl Collector<'_> {
@@ -354,7 +353,10 @@ impl Collector<'_> {
     /// many bytes went out, or None if the ordinary read should do it: too
     /// few whole lines (a long line's pieces), a file that shrank, or an
     /// output that cannot take copies after all.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "64"
+    ))]
     fn copy_lines(&mut self, seq: u64) -> Result<Option<usize>, WriteError> {
         let max = self.settings.max_line_bytes;
         let t = self.files.get(&seq).expect("still tracked");
@@ -378,7 +380,7 @@ impl Collector<'_> {
         let Some(file) = self.files.get(&seq).and_then(|t| t.file.as_ref()) else {
             return Ok(None);
         };
-        if self.output.copy_from(file, offset, end)? != Copied::Done {
+        if self.output.copy_from(file, offset, end)? != crate::output::Copied::Done {
             return Ok(None);
         }
         let t = self.files.get_mut(&seq).expect("still tracked");
@@ -392,7 +394,10 @@ impl Collector<'_> {
         Ok(Some(end))
     }
 
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "64"
+    )))]
     fn copy_lines(&mut self, _: u64) -> Result<Option<usize>, WriteError> {
         Ok(None)
     }

@@ -48,6 +48,7 @@ const DIRECT_BYTES: usize = 64 << 10;
 /// output is a regular file...
 const COPY_MIN: u64 = 1 << 20;
 /// ...scanned for newlines this much at a time.
+#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
 const MAP_CHUNK: usize = 4 << 20;
 /// How long a fully delivered file that went away is remembered.
 const RETIRED_RETENTION_SECS: u64 = 3600;
