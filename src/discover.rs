@@ -7,12 +7,15 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
+use std::hash::Hasher;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use crate::identity::{fnv1a, IdHasher};
 
 /// Extensions of compressed rotated files. A pattern never picks these up:
 /// their bytes are not text lines.
@@ -193,13 +196,13 @@ impl DirCache {
     }
 }
 
-/// The number of names and an FNV-1a hash over them, each ended by a 0.
+/// The number of names and a hash over them, in order.
 fn digest(names: &[Vec<u8>]) -> (usize, u64) {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    for b in names.iter().flat_map(|n| n.iter().chain(&[0])) {
-        hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    let mut hash = IdHasher::default();
+    for name in names {
+        hash.write_u64(fnv1a(name));
     }
-    (names.len(), hash)
+    (names.len(), hash.finish())
 }
 
 /// Expands all specs into `found`, each path once, in a stable order: specs

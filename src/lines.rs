@@ -53,29 +53,24 @@ pub fn split<'a>(
                 continue;
             }
         }
-        // The last newline within max+1 bytes of a line's start ends a run of
-        // lines that are all short enough: one search covers many lines, and
-        // only a window without any newline holds a line too long.
-        let window_end = buf.len().min(pos.saturating_add(max).saturating_add(1));
-        match memrchr(b'\n', &buf[pos..window_end]) {
-            Some(i) => pos += i + 1,
-            None if buf.len() - pos >= max => {
-                if run_start < pos {
-                    emit(Chunk::Lines {
-                        offset: start + run_start as u64,
-                        bytes: &buf[run_start..pos],
-                    });
-                }
-                emit(Chunk::Piece {
-                    offset: start + pos as u64,
-                    bytes: &buf[pos..pos + max],
-                });
-                pos += max;
-                run_start = pos;
-                after_cut = true;
-            }
-            None => break,
+        pos += whole_lines(&buf[pos..], max);
+        // What is left starts a line too long, or one not finished yet.
+        if buf.len() - pos < max {
+            break;
         }
+        if run_start < pos {
+            emit(Chunk::Lines {
+                offset: start + run_start as u64,
+                bytes: &buf[run_start..pos],
+            });
+        }
+        emit(Chunk::Piece {
+            offset: start + pos as u64,
+            bytes: &buf[pos..pos + max],
+        });
+        pos += max;
+        run_start = pos;
+        after_cut = true;
     }
     if run_start < pos {
         emit(Chunk::Lines {
@@ -91,6 +86,10 @@ pub fn split<'a>(
 
 /// How many bytes at the start of `buf` are complete lines of at most `max`
 /// bytes each: what `split` would deliver as its first run of lines.
+///
+/// The last newline within max+1 bytes of a line's start ends a run of lines
+/// that are all short enough: one search covers many lines, and only a
+/// window without any newline holds a line too long.
 pub fn whole_lines(buf: &[u8], max: usize) -> usize {
     let mut pos = 0;
     while pos < buf.len() {

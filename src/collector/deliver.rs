@@ -371,8 +371,11 @@ impl Collector<'_> {
             return Ok(None);
         };
         let end = lines::whole_lines(window.bytes(), max);
+        if end < DIRECT_BYTES {
+            return Ok(None);
+        }
         let lines = memchr::memchr_iter(b'\n', &window.bytes()[..end]).count() as u64;
-        if end < DIRECT_BYTES || window.faulted() {
+        if window.faulted() {
             return Ok(None);
         }
         drop(window);
