@@ -87,6 +87,23 @@ fn kill9_then_restart_with_stdout_loses_nothing_and_repeats_only_the_unsaved_tai
     assert_delivered_at_least_once(&first.stdout, &second.stdout, &all);
 }
 
+/// Kills the collector writing app.log to out.txt, appends more lines,
+/// starts it again and checks out.txt holds every line exactly once.
+fn restart_after_kill9(s: &Scenario, d: Daemon, all: &mut Vec<u8>) {
+    let out = s.path("out.txt");
+    let first = d.kill9();
+    assert!(!first.stderr.contains("panicked"), "{}", first.stderr);
+
+    let more = numbered("after the crash", 1, 3);
+    s.append("app.log", &more);
+    all.extend_from_slice(&more);
+    let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "app.log"]);
+    wait_file_eq(&out, all);
+    let second = d.stop();
+    assert_eq!(second.code(), 0, "{}", second.stderr);
+    assert_same_bytes(&s.read("out.txt"), all, "out.txt after the stop");
+}
+
 #[test]
 fn kill9_then_restart_with_file_output_delivers_exactly_once() {
     let s = Scenario::new();
@@ -101,17 +118,7 @@ fn kill9_then_restart_with_file_output_delivers_exactly_once() {
     let out = s.path("out.txt");
     let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "app.log"]);
     wait_file(&out, "some of the backlog", |b| b.len() > b"before\n".len());
-    let first = d.kill9();
-    assert!(!first.stderr.contains("panicked"), "{}", first.stderr);
-
-    let more = numbered("after the crash", 1, 3);
-    s.append("app.log", &more);
-    all.extend_from_slice(&more);
-    let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "app.log"]);
-    wait_file_eq(&out, &all);
-    let second = d.stop();
-    assert_eq!(second.code(), 0, "{}", second.stderr);
-    assert_same_bytes(&s.read("out.txt"), &all, "out.txt after the stop");
+    restart_after_kill9(&s, d, &mut all);
 }
 
 #[test]
@@ -123,17 +130,7 @@ fn kill9_in_the_first_cycle_with_file_output_delivers_exactly_once() {
     // No checkpoint exists yet when the kill lands in the first cycle.
     let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "app.log"]);
     wait_file(&out, "some output", |b| !b.is_empty());
-    let first = d.kill9();
-    assert!(!first.stderr.contains("panicked"), "{}", first.stderr);
-
-    let more = numbered("after the crash", 1, 3);
-    s.append("app.log", &more);
-    all.extend_from_slice(&more);
-    let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "app.log"]);
-    wait_file_eq(&out, &all);
-    let second = d.stop();
-    assert_eq!(second.code(), 0, "{}", second.stderr);
-    assert_same_bytes(&s.read("out.txt"), &all, "out.txt after the stop");
+    restart_after_kill9(&s, d, &mut all);
 }
 
 #[test]
