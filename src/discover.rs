@@ -274,8 +274,20 @@ pub fn expand(
             continue; // unreadable: a problem was reported
         };
         if !listed.contains_key(dir.as_path()) {
-            // Unchanged, but its names were not kept.
-            listed.insert(dir.as_path(), list(dir).unwrap_or_default());
+            // Unchanged, but its names were not kept. A failed listing is not
+            // an empty directory: its files are reported unknown, not gone.
+            match list(dir) {
+                Ok(names) => {
+                    listed.insert(dir.as_path(), names);
+                }
+                Err(error) => {
+                    problems.push(DirProblem {
+                        dir: dir.clone(),
+                        error,
+                    });
+                    continue;
+                }
+            }
         }
         for name in &listed[dir.as_path()] {
             if name_matches(pattern, name) {

@@ -1,14 +1,33 @@
-//! Per-file state, and the pure decisions about it: where a file starts, and
-//! what a new look at it means. Doing something about those decisions
-//! (reading, logging, writing) is the collector's job.
+//! The lifecycle of one followed file, as a state machine.
+//!
+//! The collector's I/O code looks at a file and describes what it saw as an
+//! [`Observation`]: a stat at a watched path, "not seen", what a search
+//! beside its path found, a re-check of its head, the size its descriptor
+//! reports, a read that came up short. The pure [`decide`] says what that
+//! means for a file in its state: a [`Transition`]. [`Tracked::apply`] carries
+//! it out. That is the only place a file's state changes, and the cursor moves
+//! only through the methods here; both return the [`Event`]s (log lines,
+//! counters) for the collector to emit. Reading, writing and logging stay the
+//! collector's job.
+//!
+//! ```text
+//!            seen, same head (Resume)          not seen, open (RotatedAway)
+//!  Missing ------------------------> Following ----------------------------> Gone
+//!  Retired                            |  ^   not seen, closed, found beside    | quiet: final
+//!     ^     not found, all delivered  |  |   (FoundBeside)       ------------> | partial line,
+//!     +--------- (Retire) ------------+  +-- seen again (CameBack) ------------+ then Retired
+//! ```
+//! A file not found with bytes undelivered becomes `Missing` (it may come
+//! back); another file on its inode (`Recycled`) replaces it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::Entry;
 use crate::config::Format;
 use crate::encode::Encoder;
+use crate::error::show;
 use crate::identity::{FileId, Fingerprint};
 
 /// Where a tracked file is in its life.
@@ -17,93 +36,360 @@ pub enum State {
     /// Seen at its path this cycle; read as it grows.
     Following,
     /// No longer seen at any watched path (renamed away or deleted) but still
-    /// open: read to its end. `since` is when it was last seen to grow; the
-    /// final partial line, if any, goes out once it has been quiet for two
-    /// intervals, and then the file is closed.
+    /// open or found beside its path: read to its end. `since` is when it was
+    /// last seen to grow; the final partial line, if any, goes out once it has
+    /// been quiet for two intervals, and then the file is let go.
     Gone { since: Instant },
     /// Fully delivered and let go at this Unix time; remembered so that the
     /// file is not read again if it shows up once more.
     Retired { at: u64 },
-    /// In the checkpoint but not seen since start-up; maybe not fully delivered.
+    /// In the checkpoint but not seen since start-up, or not found with bytes
+    /// undelivered: maybe not fully delivered.
     Missing,
+}
+
+/// The read position of a file. The three fields move together, only through
+/// these methods, so that what was delivered and what was looked at never
+/// disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Next byte to deliver; always at a line or piece boundary.
+    offset: u64,
+    /// Whether `offset` sits right after a cut piece of a long line.
+    after_cut: bool,
+    /// End of what has been looked at: `offset` plus the unfinished line.
+    read_pos: u64,
+}
+
+impl Cursor {
+    /// At `offset`, nothing looked at beyond it.
+    pub fn at(offset: u64, after_cut: bool) -> Cursor {
+        Cursor {
+            offset,
+            after_cut,
+            read_pos: offset,
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn after_cut(&self) -> bool {
+        self.after_cut
+    }
+
+    pub fn read_pos(&self) -> u64 {
+        self.read_pos
+    }
+
+    /// `looked` bytes were read from `offset`; the first `consumed` of them
+    /// were delivered, ending after a cut piece if `after_cut`. The rest is an
+    /// unfinished line, looked at but not delivered.
+    pub fn advance(&mut self, consumed: u64, looked: u64, after_cut: bool) {
+        debug_assert!(consumed <= looked);
+        self.offset += consumed;
+        self.after_cut = after_cut;
+        self.read_pos = self.offset + (looked - consumed);
+    }
+
+    /// `n` bytes of whole lines were delivered without a look past them.
+    pub fn skip(&mut self, n: u64) {
+        self.offset += n;
+        self.after_cut = false;
+        self.read_pos = self.read_pos.max(self.offset);
+    }
+
+    /// Back to the first byte (truncation, new content).
+    pub fn restart(&mut self) {
+        *self = Cursor::at(0, false);
+    }
+}
+
+/// What the search beside a path (`app.log.1`, `app.log-20261124`) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sibling {
+    /// Beside its path (or where it was last seen), same identity and head;
+    /// `after_cut`: the byte before its offset is not a newline.
+    Found {
+        path: PathBuf,
+        size: u64,
+        after_cut: bool,
+    },
+    /// Nowhere to be found.
+    Absent,
+    /// Could not be checked this time (an I/O error, out of descriptors):
+    /// ask again later, never taken for absence.
+    Unknown,
+}
+
+/// A re-check of a file's first bytes against its fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadCheck {
+    /// The same head; the fingerprint of the head now (it may cover more).
+    Same(Fingerprint),
+    /// Other bytes at the start; the fingerprint of the head now.
+    Other(Fingerprint),
+}
+
+/// What a new size means for a file being read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing new to read.
+    Unchanged,
+    /// Bytes past `read_pos` to read.
+    Grew,
+    /// Smaller than what was already read: it was truncated (copytruncate).
+    Truncated,
+}
+
+/// Classifies a look at a file: `read_pos` is how far it was read, `size` its size now.
+pub fn classify(read_pos: u64, size: u64) -> Change {
+    match size.cmp(&read_pos) {
+        std::cmp::Ordering::Less => Change::Truncated,
+        std::cmp::Ordering::Equal => Change::Unchanged,
+        std::cmp::Ordering::Greater => Change::Grew,
+    }
+}
+
+/// What the I/O code saw of a tracked file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// Found at a watched path, with this size and birth time.
+    Seen { size: u64, born: Option<u64> },
+    /// A missing or retired file seen again (after `CheckHead`): what its
+    /// head says, and the byte before its offset (when 0 < offset <= size).
+    Reappeared {
+        size: u64,
+        born: Option<u64>,
+        head: HeadCheck,
+        byte_before: Option<u8>,
+    },
+    /// Not found at any watched path this cycle.
+    NotSeen,
+    /// Not found at any watched path, and its directory or path could not
+    /// be read: nothing is known.
+    Unknown,
+    /// What the search beside its path found (after `LookBeside`).
+    Beside(Sibling),
+    /// The size the open descriptor of a gone file reports.
+    Fstat { size: u64 },
+    /// Before a read: how the size compares with what was read, and (when
+    /// it changed) what a re-check of the head found.
+    Recheck { change: Change, head: HeadCheck },
+    /// A read at the offset found no bytes though the size said there were.
+    ShortRead,
+}
+
+/// What an observation means for a file: decided by `decide`, carried out
+/// by `Tracked::apply`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Nothing changes.
+    Unchanged,
+    /// Seen at its path again with this size (the read re-checks a change).
+    Resized { size: u64 },
+    /// Not seen and not open: the collector looks beside its path and
+    /// observes `Beside`.
+    LookBeside,
+    /// Known from the checkpoint or retired and seen again: the collector
+    /// re-checks its head and observes `Reappeared`.
+    CheckHead,
+    /// The same file again: resumed at its offset.
+    Resume {
+        size: u64,
+        born: Option<u64>,
+        fingerprint: Fingerprint,
+        after_cut: bool,
+    },
+    /// The same head, but shorter than its offset: truncated while not
+    /// looked at; read again from the start.
+    ResumeTruncated {
+        size: u64,
+        born: Option<u64>,
+        fingerprint: Fingerprint,
+    },
+    /// A gone file seen at a watched path again.
+    CameBack { size: u64 },
+    /// Open and no longer at its path: read to its end through the descriptor.
+    RotatedAway,
+    /// Found beside its path: read to its end from there.
+    FoundBeside {
+        path: PathBuf,
+        size: u64,
+        after_cut: bool,
+    },
+    /// Not found anywhere with bytes undelivered: kept (it may come back).
+    Vanished,
+    /// Not found anywhere, fully delivered: let go.
+    Retire,
+    /// Another file on the same inode (other birth time or head): the file
+    /// known is gone for good, the new one is taken on from its start.
+    Recycled,
+    /// Grew, same head: the fingerprint may now cover more.
+    Grew { fingerprint: Fingerprint },
+    /// Shorter than what was read with the same head: once may be a stale
+    /// size from an NFS attribute cache; looked at again next cycle.
+    ShrunkOnce,
+    /// Shorter than what was read (twice, or with another head): read again
+    /// from the start.
+    Truncated { fingerprint: Fingerprint },
+    /// Not shorter, but other bytes at the start (truncated and rewritten
+    /// past the offset between two looks): read again from the start.
+    NewContent { fingerprint: Fingerprint },
+    /// The size is what was read: nothing new.
+    Steady,
+    /// A gone file grew: not quiet yet.
+    GrewWhileGone { size: u64 },
+    /// The size said more than a read found (shrunk since, or a file whose
+    /// size is not its content): nothing is due.
+    SizeOverstated,
+    /// Could not be told this time: looked at again next cycle.
+    LookAgain,
+}
+
+/// Something for the collector to do after a transition.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    Log(log::Level, String),
+    Rotation,
+    Truncation,
+    /// Something the checkpoint records changed.
+    Dirty,
+}
+
+/// Whether something last seen changing at `at` has been quiet for two
+/// intervals; with `--once` there is no later look, so it always is.
+pub fn quiet(at: Option<Instant>, interval: Duration, once: bool) -> bool {
+    once || at.is_none_or(|at| at.elapsed() >= 2 * interval)
+}
+
+/// What `observation` means for `t`; `first_cycle`: the first look since
+/// start-up. Pure: it reads `t` and nothing else.
+pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Transition {
+    let open = t.file.is_some();
+    match (t.state, observation) {
+        // Another file on the inode, whatever the new one's first bytes say.
+        (
+            _,
+            Observation::Seen {
+                born: Some(now), ..
+            },
+        ) if t.born.is_some_and(|then| then != *now) => Transition::Recycled,
+        (State::Following, &Observation::Seen { size, .. }) => Transition::Resized { size },
+        (State::Gone { .. }, &Observation::Seen { size, .. }) => Transition::CameBack { size },
+        (State::Retired { .. } | State::Missing, Observation::Seen { .. }) => Transition::CheckHead,
+        (
+            _,
+            &Observation::Reappeared {
+                size,
+                born,
+                head,
+                byte_before,
+            },
+        ) => match head {
+            HeadCheck::Other(_) => Transition::Recycled,
+            HeadCheck::Same(fingerprint) if t.cursor.offset > size => Transition::ResumeTruncated {
+                size,
+                born,
+                fingerprint,
+            },
+            HeadCheck::Same(fingerprint) => Transition::Resume {
+                size,
+                born,
+                fingerprint,
+                after_cut: t.cursor.offset > 0 && byte_before.is_some_and(|b| b != b'\n'),
+            },
+        },
+        (State::Following, Observation::NotSeen) if open => Transition::RotatedAway,
+        (State::Following, Observation::NotSeen) => Transition::LookBeside,
+        (State::Missing, Observation::NotSeen) if first_cycle => Transition::LookBeside,
+        (_, Observation::NotSeen | Observation::Unknown) => Transition::Unchanged,
+        (
+            _,
+            Observation::Beside(Sibling::Found {
+                path,
+                size,
+                after_cut,
+            }),
+        ) => Transition::FoundBeside {
+            path: path.clone(),
+            size: *size,
+            after_cut: *after_cut,
+        },
+        (_, Observation::Beside(Sibling::Unknown)) => Transition::LookAgain,
+        (_, Observation::Beside(Sibling::Absent)) if t.size > t.cursor.offset => {
+            Transition::Vanished
+        }
+        (_, Observation::Beside(Sibling::Absent)) => Transition::Retire,
+        (State::Gone { .. }, &Observation::Fstat { size }) if size != t.size => {
+            Transition::GrewWhileGone { size }
+        }
+        (_, Observation::Fstat { .. }) => Transition::Unchanged,
+        (_, Observation::Recheck { change, head }) => match (change, head) {
+            (Change::Unchanged, _) => Transition::Steady,
+            (Change::Grew, &HeadCheck::Same(fingerprint)) => Transition::Grew { fingerprint },
+            (Change::Grew, &HeadCheck::Other(fingerprint)) => {
+                Transition::NewContent { fingerprint }
+            }
+            (Change::Truncated, HeadCheck::Same(_)) if !t.shrink_seen => Transition::ShrunkOnce,
+            (
+                Change::Truncated,
+                &(HeadCheck::Same(fingerprint) | HeadCheck::Other(fingerprint)),
+            ) => Transition::Truncated { fingerprint },
+        },
+        (_, Observation::ShortRead) => Transition::SizeOverstated,
+    }
 }
 
 /// One file the collector knows, keyed by its identity, not its path.
 #[derive(Debug)]
 pub struct Tracked {
-    pub id: FileId,
+    id: FileId,
     /// Birth time (ns since the epoch) where the filesystem keeps one.
-    pub born: Option<u64>,
+    born: Option<u64>,
     /// The path it was first followed under: json `path`, messages, checkpoint.
-    pub path: PathBuf,
+    path: PathBuf,
     /// Where it was last seen if not at `path` (its rotated name, for
     /// `app.log*`): see `seen_at`.
     moved_to: Option<PathBuf>,
     /// The fingerprint before the last truncation: a copy made by
     /// copytruncate starts like that.
-    pub before_truncation: Option<Fingerprint>,
+    before_truncation: Option<Fingerprint>,
     /// Where a symlinked path pointed when the file was taken on.
-    pub target: Option<PathBuf>,
-    pub encoder: Encoder,
-    pub fingerprint: Fingerprint,
+    target: Option<PathBuf>,
+    encoder: Encoder,
+    fingerprint: Fingerprint,
     /// `identity::quick_hash` of the head, for the fingerprint it was made
     /// with (stale once `fingerprint` changes).
-    pub quick: Option<(Fingerprint, u64)>,
-    /// Next byte to deliver; always at a line or piece boundary.
-    pub offset: u64,
-    /// Whether `offset` sits right after a cut piece of a long line.
-    pub after_cut: bool,
-    /// End of what has been looked at: `offset` plus the unfinished line.
-    pub read_pos: u64,
+    quick: Option<(Fingerprint, u64)>,
+    cursor: Cursor,
     /// Size at the last look.
-    pub size: u64,
-    /// `offset`, `after_cut` and `fingerprint` as of the last saved
-    /// checkpoint: where a failed cycle rolls back to.
-    pub committed: (u64, bool, Fingerprint),
-    pub file: Option<File>,
-    pub state: State,
+    size: u64,
+    /// The cursor and fingerprint as of the last saved checkpoint: where a
+    /// failed cycle rolls back to.
+    committed: (Cursor, Fingerprint),
+    file: Option<File>,
+    state: State,
     /// A newer file at the same path waits until its predecessor (by sequence
     /// number) has been read up to this size: the old file's lines come first.
-    pub waits_for: Option<(u64, u64)>,
+    waits_for: Option<(u64, u64)>,
     /// The final partial line of a gone file went out this cycle; let the file
     /// go once the checkpoint that covers it is saved.
-    pub finished: bool,
-    pub long_line_warned: bool,
+    finished: bool,
+    long_line_warned: bool,
     /// When the file was last seen to grow: a file that changed lately keeps
     /// its descriptor for a while, so that a rename right after a write (to
     /// any name, not only a sibling's) still finds it open.
-    pub changed_at: Option<Instant>,
+    changed_at: Option<Instant>,
     /// The last cycle whose look found it (see `Collector::looks`).
-    pub seen_in: u64,
-    /// The file looked shorter than what was read, with its head unchanged:
-    /// once may be a stale size from an NFS attribute cache, twice is a truncation.
-    pub shrink_seen: bool,
+    seen_in: u64,
+    /// The file looked shorter than what was read, with its head unchanged.
+    shrink_seen: bool,
 }
 
 impl Tracked {
-    /// Where it was last seen: where it is opened again, since its
-    /// descriptor is closed whenever it is drained.
-    pub fn seen_at(&self) -> &Path {
-        self.moved_to.as_deref().unwrap_or(&self.path)
-    }
-
-    /// Whether it was last seen under another name than `path`.
-    pub fn moved(&self) -> bool {
-        self.moved_to.is_some()
-    }
-
-    pub fn set_seen_at(&mut self, at: &Path) {
-        if at.as_os_str() == self.path.as_os_str() {
-            self.moved_to = None;
-        } else if self
-            .moved_to
-            .as_deref()
-            .is_none_or(|m| m.as_os_str() != at.as_os_str())
-        {
-            self.moved_to = Some(at.to_path_buf());
-        }
-    }
-
+    /// A file taken on now, followed under `path`, starting at `offset`.
     pub fn new(
         id: FileId,
         path: PathBuf,
@@ -112,6 +398,7 @@ impl Tracked {
         offset: u64,
     ) -> Tracked {
         let encoder = Encoder::new(format, path.as_os_str().as_encoded_bytes());
+        let cursor = Cursor::at(offset, false);
         Tracked {
             id,
             born: None,
@@ -122,11 +409,9 @@ impl Tracked {
             encoder,
             fingerprint,
             quick: None,
-            offset,
-            after_cut: false,
-            read_pos: offset,
+            cursor,
             size: offset,
-            committed: (offset, false, fingerprint),
+            committed: (cursor, fingerprint),
             file: None,
             state: State::Following,
             waits_for: None,
@@ -151,21 +436,126 @@ impl Tracked {
         t
     }
 
-    /// The checkpoint line for this file.
-    pub fn entry(&self) -> Entry {
+    /// Completes a file taken on now: its size and birth time, where it was
+    /// found (`at`, when not at `path`), where its symlinked path pointed, and
+    /// the predecessor whose lines go first.
+    pub fn taken_on(
+        mut self,
+        size: u64,
+        born: Option<u64>,
+        at: &Path,
+        target: Option<PathBuf>,
+        waits_for: Option<(u64, u64)>,
+    ) -> Tracked {
+        self.size = size;
+        self.born = born;
+        self.set_seen_at(at);
+        self.target = target;
+        self.waits_for = waits_for;
+        self
+    }
+
+    /// The checkpoint line for this file; `now` stamps a file whose final
+    /// line went out this cycle as retired.
+    pub fn entry(&self, now: u64) -> Entry {
         Entry {
             id: self.id,
             born: self.born,
-            offset: self.offset,
+            offset: self.cursor.offset,
             size: self.size,
             fingerprint: self.fingerprint,
             prior: self.before_truncation,
             retired: match self.state {
                 State::Retired { at } => Some(at),
+                _ if self.finished => Some(now),
                 _ => None,
             },
             path: self.path.clone(),
         }
+    }
+
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    pub fn born(&self) -> Option<u64> {
+        self.born
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn target(&self) -> Option<&Path> {
+        self.target.as_deref()
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    pub fn before_truncation(&self) -> Option<Fingerprint> {
+        self.before_truncation
+    }
+
+    /// The quick hash of the head, if it was made for the current fingerprint.
+    pub fn quick(&self) -> Option<u64> {
+        self.quick
+            .filter(|(fp, _)| *fp == self.fingerprint)
+            .map(|q| q.1)
+    }
+
+    /// Remembers the quick hash of the head `fingerprint` covers.
+    pub fn set_quick(&mut self, fingerprint: Fingerprint, quick: u64) {
+        self.quick = Some((fingerprint, quick));
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// A reload changed the format.
+    pub fn set_format(&mut self, format: Format) {
+        self.encoder = Encoder::new(format, self.path.as_os_str().as_encoded_bytes());
+    }
+
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.cursor.offset
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes past the offset: not delivered yet.
+    pub fn lag(&self) -> u64 {
+        self.size.saturating_sub(self.cursor.offset)
+    }
+
+    /// Bytes past what was looked at: to read.
+    pub fn unread(&self) -> bool {
+        self.cursor.read_pos < self.size
+    }
+
+    /// The committed offset: what the last saved checkpoint covers.
+    pub fn committed_offset(&self) -> u64 {
+        self.committed.0.offset
+    }
+
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
     }
 
     /// Whether this file is read in the current cycle.
@@ -173,71 +563,475 @@ impl Tracked {
         matches!(self.state, State::Following | State::Gone { .. })
     }
 
-    /// Starts over from the beginning (truncation, or new content under the same inode).
-    pub fn restart(&mut self, fingerprint: Fingerprint) {
-        self.offset = 0;
-        self.after_cut = false;
-        self.read_pos = 0;
+    pub fn waits_for(&self) -> Option<(u64, u64)> {
+        self.waits_for
+    }
+
+    pub fn stop_waiting(&mut self) {
+        self.waits_for = None;
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Where it was last seen: where it is opened again, since its
+    /// descriptor is closed whenever it is drained.
+    pub fn seen_at(&self) -> &Path {
+        self.moved_to.as_deref().unwrap_or(&self.path)
+    }
+
+    /// Whether it was last seen under another name than `path`.
+    pub fn moved(&self) -> bool {
+        self.moved_to.is_some()
+    }
+
+    fn set_seen_at(&mut self, at: &Path) {
+        if at.as_os_str() == self.path.as_os_str() {
+            self.moved_to = None;
+        } else if self
+            .moved_to
+            .as_deref()
+            .is_none_or(|m| m.as_os_str() != at.as_os_str())
+        {
+            self.moved_to = Some(at.to_path_buf());
+        }
+    }
+
+    /// Marks it found by look number `look` at `at`; false if it was already
+    /// found in that look (a second PATH leading to the same file).
+    pub fn seen(&mut self, look: u64, at: &Path) -> bool {
+        if self.seen_in == look {
+            return false;
+        }
+        self.seen_in = look;
+        self.set_seen_at(at);
+        true
+    }
+
+    /// Marks it as part of look number `look` without a path (taken on now,
+    /// or known under a new identity).
+    pub fn seen_in(&mut self, look: u64) {
+        self.seen_in = look;
+    }
+
+    pub fn was_seen_in(&self, look: u64) -> bool {
+        self.seen_in == look
+    }
+
+    /// Known under another identity from now on (a device renumbered).
+    pub fn renumber(&mut self, id: FileId) {
+        self.id = id;
+    }
+
+    /// True the first time a long line is found in it (warned once a file).
+    pub fn first_long_line(&mut self) -> bool {
+        !std::mem::replace(&mut self.long_line_warned, true)
+    }
+
+    /// Carries out `transition` (from `decide` on this file); returns what
+    /// the collector must log and count.
+    pub fn apply(&mut self, transition: Transition) -> Vec<Event> {
+        use log::Level::{Debug, Info, Warn};
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let was_following = self.state == State::Following;
+        match transition {
+            Transition::Unchanged
+            | Transition::LookBeside
+            | Transition::CheckHead
+            | Transition::Recycled
+            | Transition::LookAgain => {}
+            Transition::Resized { size } => self.size = size,
+            Transition::Resume {
+                size,
+                born,
+                fingerprint,
+                after_cut,
+            } => {
+                events.push(Event::Log(
+                    Debug,
+                    format!(
+                        "resuming {} at offset {}",
+                        show(&self.path),
+                        self.cursor.offset
+                    ),
+                ));
+                self.fingerprint = fingerprint;
+                self.born = born;
+                self.state = State::Following;
+                self.size = size;
+                self.cursor = Cursor::at(self.cursor.offset, after_cut);
+                self.committed = (self.cursor, self.fingerprint);
+                events.push(Event::Dirty);
+            }
+            Transition::ResumeTruncated {
+                size,
+                born,
+                fingerprint,
+            } => {
+                events.push(Event::Log(
+                    Warn,
+                    format!(
+                        "{} was truncated (size {size} < checkpointed offset {}); \
+                         reading it again from the start",
+                        show(&self.path),
+                        self.cursor.offset
+                    ),
+                ));
+                self.before_truncation = Some(self.fingerprint);
+                self.born = born;
+                self.state = State::Following;
+                self.size = size;
+                self.restart(fingerprint);
+                self.committed = (self.cursor, self.fingerprint);
+                events.extend([Event::Truncation, Event::Dirty]);
+            }
+            Transition::CameBack { size } => {
+                events.push(Event::Log(
+                    Debug,
+                    format!(
+                        "{} is back in view at {}",
+                        show(&self.path),
+                        show(self.seen_at())
+                    ),
+                ));
+                self.state = State::Following;
+                self.size = size;
+                events.push(Event::Dirty);
+            }
+            Transition::RotatedAway => {
+                events.push(Event::Log(
+                    Info,
+                    format!(
+                        "{} was renamed away or deleted; reading the rest of it",
+                        show(&self.path)
+                    ),
+                ));
+                self.state = State::Gone { since: now };
+                events.extend([Event::Rotation, Event::Dirty]);
+            }
+            Transition::FoundBeside {
+                path,
+                size,
+                after_cut,
+            } => {
+                events.push(Event::Log(
+                    Info,
+                    format!(
+                        "{} was renamed away (to {}); reading the rest of it",
+                        show(&self.path),
+                        show(&path)
+                    ),
+                ));
+                if self.state == State::Missing {
+                    // Taken up from the checkpoint: its offset is committed.
+                    self.cursor = Cursor::at(self.cursor.offset, after_cut);
+                    self.committed = (self.cursor, self.fingerprint);
+                }
+                self.set_seen_at(&path);
+                self.size = size;
+                self.state = State::Gone { since: now };
+                events.extend([Event::Rotation, Event::Dirty]);
+            }
+            Transition::Vanished => {
+                events.push(Event::Log(
+                    Warn,
+                    format!(
+                        "{} (inode {}) was renamed away or deleted and is not found \
+                         beside it; what it held after offset {} is not delivered",
+                        show(&self.path),
+                        self.id.ino,
+                        self.cursor.offset
+                    ),
+                ));
+                self.state = State::Missing;
+                if was_following {
+                    events.push(Event::Rotation);
+                }
+                events.push(Event::Dirty);
+            }
+            Transition::Retire => {
+                if was_following {
+                    events.push(Event::Log(
+                        Info,
+                        format!("{} was renamed away or deleted", show(&self.path)),
+                    ));
+                    events.push(Event::Rotation);
+                }
+                self.file = None;
+                self.state = State::Retired { at: unix_now() };
+                events.push(Event::Dirty);
+            }
+            Transition::Grew { fingerprint } => {
+                if fingerprint != self.fingerprint {
+                    events.push(Event::Dirty);
+                }
+                self.fingerprint = fingerprint;
+                self.changed_at = Some(now);
+                self.shrink_seen = false;
+            }
+            Transition::ShrunkOnce => {
+                events.push(Event::Log(
+                    Debug,
+                    format!(
+                        "{} looks shorter than what was read; looking again",
+                        show(&self.path)
+                    ),
+                ));
+                self.changed_at = Some(now);
+                self.shrink_seen = true;
+            }
+            Transition::Truncated { fingerprint } => {
+                events.push(Event::Log(
+                    Warn,
+                    format!(
+                        "{} was truncated (size {} < offset {}); reading it again from the start",
+                        show(&self.path),
+                        self.size,
+                        self.cursor.read_pos
+                    ),
+                ));
+                self.before_truncation = Some(self.fingerprint);
+                self.restart(fingerprint);
+                self.changed_at = Some(now);
+                events.extend([Event::Truncation, Event::Dirty]);
+            }
+            Transition::NewContent { fingerprint } => {
+                events.push(Event::Log(
+                    Warn,
+                    format!(
+                        "{} has new content at its start (truncated and rewritten); \
+                         reading it again from the start",
+                        show(&self.path)
+                    ),
+                ));
+                self.before_truncation = Some(self.fingerprint);
+                self.restart(fingerprint);
+                self.changed_at = Some(now);
+                events.extend([Event::Truncation, Event::Dirty]);
+            }
+            Transition::Steady => self.shrink_seen = false,
+            Transition::GrewWhileGone { size } => {
+                self.size = size;
+                self.state = State::Gone { since: now };
+            }
+            Transition::SizeOverstated => self.size = self.cursor.read_pos,
+        }
+        events
+    }
+
+    /// Starts over from the beginning with the head `fingerprint`.
+    fn restart(&mut self, fingerprint: Fingerprint) {
+        self.cursor.restart();
         self.fingerprint = fingerprint;
+        self.shrink_seen = false;
+    }
+
+    /// `looked` bytes were read at the offset and split; the first `consumed`
+    /// went into the batch (see `Cursor::advance`).
+    pub fn advance(&mut self, consumed: u64, looked: u64, after_cut: bool) -> Vec<Event> {
+        self.cursor.advance(consumed, looked, after_cut);
+        if consumed > 0 {
+            vec![Event::Dirty]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `n` bytes of whole lines were copied to the output in the kernel.
+    pub fn copied(&mut self, n: u64) -> Vec<Event> {
+        self.cursor.skip(n);
+        self.changed_at = Some(Instant::now());
+        vec![Event::Dirty]
+    }
+
+    /// The rest of a gone file went out, a newline added to its final
+    /// partial line (or could not be read: `delivered` is 0 then); it is let
+    /// go once the checkpoint covering that is saved.
+    pub fn finish(&mut self, delivered: u64) -> Vec<Event> {
+        if delivered > 0 {
+            self.cursor.skip(delivered);
+        }
+        self.finished = true;
+        vec![Event::Dirty]
+    }
+
+    /// Whether its end is due now: a gone file (or one renamed but still
+    /// matched, `app.log*`, with a partial line) quiet for two intervals and
+    /// read up to its size, whose writer has moved on.
+    pub fn due_to_finish(&self, interval: Duration, once: bool) -> bool {
+        let done = match self.state {
+            State::Gone { since } => quiet(Some(since), interval, once),
+            State::Following => self.renamed_partial(interval, once),
+            _ => false,
+        };
+        done && self.cursor.read_pos == self.size && !self.finished
+    }
+
+    /// A file renamed but still matched, quiet, with a partial line to finish.
+    fn renamed_partial(&self, interval: Duration, once: bool) -> bool {
+        self.moved() && self.cursor.offset < self.size && quiet(self.changed_at, interval, once)
+    }
+
+    /// Whether a closed file is worth opening for its turn this cycle.
+    pub fn wants_open(&self, interval: Duration, once: bool) -> bool {
+        match self.state {
+            State::Gone { .. } => true,
+            State::Following => {
+                classify(self.cursor.read_pos, self.size) != Change::Unchanged
+                    || self.renamed_partial(interval, once)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether it has anything to do this cycle. A followed file that is
+    /// closed, unchanged and at its own path has not: most files of an idle
+    /// host are skipped on that.
+    pub fn has_work(&self) -> bool {
+        self.is_active()
+            && (self.file.is_some()
+                || self.state != State::Following
+                || self.size != self.cursor.read_pos
+                || self.moved())
+    }
+
+    pub fn attach(&mut self, file: File) {
+        self.file = Some(file);
+    }
+
+    /// Closes a followed file's descriptor after its turn, unless it is
+    /// needed: bytes still to read, a partial line not delivered yet (its
+    /// file may be deleted next, and the descriptor is then the only way to
+    /// those bytes), or a change within the last two intervals (`lately`).
+    /// Over the budget it is closed anyway. A gone file keeps its descriptor
+    /// until it is let go: its path no longer leads to it. Returns whether
+    /// it was closed.
+    pub fn let_go(
+        &mut self,
+        more: bool,
+        over_budget: bool,
+        lately_allowed: bool,
+        interval: Duration,
+    ) -> bool {
+        let lately = lately_allowed && !quiet(self.changed_at, interval, false);
+        let needed = more || lately || self.cursor.offset < self.size;
+        if self.state == State::Following && self.file.is_some() && (over_budget || !needed) {
+            self.file = None;
+            return true;
+        }
+        false
+    }
+
+    /// A read failed: a followed file's descriptor is dropped, so the next
+    /// cycle opens the path again (ESTALE on NFS, a file replaced under us);
+    /// a gone file keeps its descriptor and is retried. Returns whether it
+    /// was closed.
+    pub fn read_failed(&mut self) -> bool {
+        self.state == State::Following && self.file.take().is_some()
+    }
+
+    /// While the output blocks: a gone file, fully delivered and committed,
+    /// quiet for two intervals and not growing (`size_now`), is let go so its
+    /// disk space is freed whatever the output does. Returns whether it was.
+    pub fn retire_if_drained(&mut self, size_now: Option<u64>, interval: Duration) -> bool {
+        let State::Gone { since } = self.state else {
+            return false;
+        };
+        if size_now.is_some_and(|size| size != self.size) || self.finished {
+            return false;
+        }
+        let delivered = self.committed.0.offset == self.size && self.cursor.offset == self.size;
+        if delivered && quiet(Some(since), interval, false) {
+            self.file = None;
+            self.state = State::Retired { at: unix_now() };
+            return true;
+        }
+        false
+    }
+
+    /// The checkpoint was saved: the cursor is committed, and a finished
+    /// file is let go. Returns whether it was.
+    pub fn committed(&mut self, now: u64) -> bool {
+        self.committed = (self.cursor, self.fingerprint);
+        if self.finished {
+            self.finished = false;
+            self.file = None;
+            self.state = State::Retired { at: now };
+            return true;
+        }
+        false
     }
 
     /// Forgets everything since the last saved checkpoint.
     pub fn roll_back(&mut self) {
-        (self.offset, self.after_cut, self.fingerprint) = self.committed;
-        self.read_pos = self.offset;
+        let (cursor, fingerprint) = self.committed;
+        self.cursor = Cursor::at(cursor.offset, cursor.after_cut);
+        self.fingerprint = fingerprint;
         self.finished = false;
     }
-}
 
-/// What a new size means for a file being read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    /// Nothing new to read.
-    Unchanged,
-    /// Bytes past `read_pos` to read.
-    Grew,
-    /// Smaller than what was already read: it was truncated (copytruncate).
-    Truncated,
-}
-
-/// Classifies a look at a file: `read_pos` is how far it was read, `size` its size now.
-pub fn classify(read_pos: u64, size: u64) -> Change {
-    match size.cmp(&read_pos) {
-        std::cmp::Ordering::Less => Change::Truncated,
-        std::cmp::Ordering::Equal => Change::Unchanged,
-        std::cmp::Ordering::Greater => Change::Grew,
+    /// Retired longer ago than `retention` seconds (at Unix time `now`).
+    pub fn expired(&self, now: u64, retention: u64) -> bool {
+        matches!(self.state, State::Retired { at } if now.saturating_sub(at) > retention)
     }
+
+    /// What is lost with it when another file takes its inode.
+    pub fn forget(&self) -> Vec<Event> {
+        if !matches!(self.state, State::Retired { .. }) && self.size > self.cursor.offset {
+            vec![Event::Log(
+                log::Level::Warn,
+                format!(
+                    "{} (inode {}) is gone; what it held after offset {} is not delivered",
+                    show(&self.path),
+                    self.id.ino,
+                    self.cursor.offset
+                ),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// A new file on its inode that was born with it: the same file,
+    /// truncated and rewritten (copytruncate), not a recycled inode. A copy
+    /// of what `old` held must not pass for a generation of its own later.
+    pub fn succeeds(&mut self, old: &Tracked) {
+        let same_file = !matches!((old.born, self.born), (Some(a), Some(b)) if a != b);
+        if same_file {
+            self.before_truncation = Some(old.fingerprint);
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Where a file seen for the first time begins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
-    /// At the checkpointed offset.
-    Resume(u64),
     /// At its first byte.
     Beginning,
     /// After its last complete line (`--from-end`).
     End,
 }
 
-/// Picks the start of a file that is not being followed yet.
+/// Picks the start of a file taken on now (a file known from the checkpoint
+/// resumes through `Transition::Resume` instead).
 ///
-/// - `checkpointed`: the offset saved for this very file (same identity and head);
 /// - `at_startup`: this is the first cycle after start-up;
 /// - `path_has_history`: the checkpoint names some file under this path (so a
 ///   new file there was created by a rotation while we were stopped).
-pub fn start(
-    checkpointed: Option<u64>,
-    at_startup: bool,
-    from_end: bool,
-    path_has_history: bool,
-) -> Start {
-    match (checkpointed, at_startup, from_end, path_has_history) {
-        (Some(offset), _, _, _) => Start::Resume(offset),
-        (None, true, true, false) => Start::End,
+pub fn start(at_startup: bool, from_end: bool, path_has_history: bool) -> Start {
+    match (at_startup, from_end, path_has_history) {
+        (true, true, false) => Start::End,
         // Files that appear later, files without --from-end, and a new file at a
         // path whose earlier file was rotated away while we were stopped.
-        (None, false, _, _) | (None, true, false, _) | (None, true, true, true) => Start::Beginning,
+        (false, _, _) | (true, false, _) | (true, true, true) => Start::Beginning,
     }
 }
 
@@ -257,38 +1051,192 @@ mod tests {
     #[test]
     fn start_cases() {
         let cases = [
-            // (checkpointed, at_startup, from_end, history) -> start
-            ((Some(7), true, true, true), Start::Resume(7)),
-            ((Some(7), false, false, false), Start::Resume(7)),
-            ((None, true, true, false), Start::End),
-            ((None, true, true, true), Start::Beginning),
-            ((None, true, false, false), Start::Beginning),
-            ((None, false, true, false), Start::Beginning),
-            ((None, false, false, true), Start::Beginning),
+            // (at_startup, from_end, history) -> start
+            ((true, true, false), Start::End),
+            ((true, true, true), Start::Beginning),
+            ((true, false, false), Start::Beginning),
+            ((false, true, false), Start::Beginning),
+            ((false, false, true), Start::Beginning),
         ];
-        for ((cp, boot, end, hist), want) in cases {
+        for ((boot, end, hist), want) in cases {
+            assert_eq!(start(boot, end, hist), want, "{boot} {end} {hist}");
+        }
+    }
+
+    #[test]
+    fn cursor_moves_its_positions_together() {
+        let mut c = Cursor::at(5, false);
+        c.advance(10, 14, true);
+        assert_eq!((c.offset(), c.read_pos(), c.after_cut()), (15, 19, true));
+        c.skip(100);
+        assert_eq!((c.offset(), c.read_pos(), c.after_cut()), (115, 115, false));
+        c.advance(0, 3, false);
+        assert_eq!((c.offset(), c.read_pos()), (115, 118));
+        c.restart();
+        assert_eq!(c, Cursor::at(0, false));
+    }
+
+    fn fp(len: u64, hash: u64) -> Fingerprint {
+        Fingerprint { len, hash }
+    }
+
+    /// A file in `state`, born at 1, delivered up to `offset`, `size` long,
+    /// read up to `read_pos`.
+    fn file(state: State, offset: u64, read_pos: u64, size: u64) -> Tracked {
+        let id = FileId { dev: 1, ino: 2 };
+        let mut t = Tracked::new(id, "/a".into(), Format::Raw, fp(4, 9), offset);
+        t.state = state;
+        t.born = Some(1);
+        t.cursor.read_pos = read_pos;
+        t.size = size;
+        t
+    }
+
+    /// (state, offset, read_pos, size, open, shrink seen, first cycle),
+    /// observation, the transition it must give.
+    type Case = (
+        (State, u64, u64, u64, bool, bool, bool),
+        Observation,
+        Transition,
+    );
+
+    #[test]
+    fn decide_covers_every_transition() {
+        let gone = State::Gone {
+            since: Instant::now(),
+        };
+        let retired = State::Retired { at: 1 };
+        let following = State::Following;
+        let missing = State::Missing;
+        let seen = |size| Observation::Seen {
+            size,
+            born: Some(1),
+        };
+        let reappeared = |size, head, byte_before| Observation::Reappeared {
+            size,
+            born: Some(1),
+            head,
+            byte_before,
+        };
+        let found = Sibling::Found {
+            path: "/a.1".into(),
+            size: 20,
+            after_cut: true,
+        };
+        let recheck = |change, head| Observation::Recheck { change, head };
+        let same = HeadCheck::Same(fp(8, 7));
+        let other = HeadCheck::Other(fp(8, 3));
+        // (state, offset, read_pos, size, open, shrink seen, first cycle, observation) -> transition
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            ((following, 5, 5, 5, false, false, false), seen(9), Transition::Resized { size: 9 }),
+            ((following, 5, 5, 5, true, false, false), Observation::Seen { size: 9, born: Some(2) }, Transition::Recycled),
+            ((missing, 5, 5, 5, false, false, true), Observation::Seen { size: 9, born: Some(2) }, Transition::Recycled),
+            ((following, 5, 5, 5, false, false, false), Observation::Seen { size: 9, born: None }, Transition::Resized { size: 9 }),
+            ((gone, 5, 5, 5, true, false, false), seen(7), Transition::CameBack { size: 7 }),
+            ((retired, 5, 5, 5, false, false, false), seen(7), Transition::CheckHead),
+            ((missing, 5, 5, 5, false, false, true), seen(7), Transition::CheckHead),
+            ((missing, 5, 5, 5, false, false, true), reappeared(7, same, Some(b'x')),
+                Transition::Resume { size: 7, born: Some(1), fingerprint: fp(8, 7), after_cut: true }),
+            ((missing, 5, 5, 5, false, false, true), reappeared(7, same, Some(b'\n')),
+                Transition::Resume { size: 7, born: Some(1), fingerprint: fp(8, 7), after_cut: false }),
+            ((missing, 0, 0, 0, false, false, true), reappeared(7, same, None),
+                Transition::Resume { size: 7, born: Some(1), fingerprint: fp(8, 7), after_cut: false }),
+            ((missing, 50, 50, 50, false, false, true), reappeared(30, same, None),
+                Transition::ResumeTruncated { size: 30, born: Some(1), fingerprint: fp(8, 7) }),
+            ((retired, 5, 5, 5, false, false, false), reappeared(7, other, None), Transition::Recycled),
+            ((following, 5, 5, 5, true, false, false), Observation::NotSeen, Transition::RotatedAway),
+            ((following, 5, 5, 5, false, false, false), Observation::NotSeen, Transition::LookBeside),
+            ((missing, 5, 5, 5, false, false, true), Observation::NotSeen, Transition::LookBeside),
+            ((missing, 5, 5, 5, false, false, false), Observation::NotSeen, Transition::Unchanged),
+            ((gone, 5, 5, 5, true, false, false), Observation::NotSeen, Transition::Unchanged),
+            ((retired, 5, 5, 5, false, false, true), Observation::NotSeen, Transition::Unchanged),
+            ((following, 5, 5, 5, true, false, false), Observation::Unknown, Transition::Unchanged),
+            ((following, 5, 5, 5, false, false, false), Observation::Beside(found.clone()),
+                Transition::FoundBeside { path: "/a.1".into(), size: 20, after_cut: true }),
+            ((following, 5, 5, 5, false, false, false), Observation::Beside(Sibling::Unknown), Transition::LookAgain),
+            ((following, 5, 5, 9, false, false, false), Observation::Beside(Sibling::Absent), Transition::Vanished),
+            ((following, 9, 9, 9, false, false, false), Observation::Beside(Sibling::Absent), Transition::Retire),
+            ((gone, 5, 5, 9, true, false, false), Observation::Fstat { size: 12 }, Transition::GrewWhileGone { size: 12 }),
+            ((gone, 5, 5, 9, true, false, false), Observation::Fstat { size: 9 }, Transition::Unchanged),
+            ((following, 5, 9, 9, true, false, false), recheck(Change::Unchanged, same), Transition::Steady),
+            ((following, 5, 9, 12, true, false, false), recheck(Change::Grew, same), Transition::Grew { fingerprint: fp(8, 7) }),
+            ((following, 5, 9, 12, true, false, false), recheck(Change::Grew, other), Transition::NewContent { fingerprint: fp(8, 3) }),
+            ((following, 5, 9, 3, true, false, false), recheck(Change::Truncated, same), Transition::ShrunkOnce),
+            ((following, 5, 9, 3, true, true, false), recheck(Change::Truncated, same), Transition::Truncated { fingerprint: fp(8, 7) }),
+            ((following, 5, 9, 3, true, false, false), recheck(Change::Truncated, other), Transition::Truncated { fingerprint: fp(8, 3) }),
+            ((following, 5, 9, 12, true, false, false), Observation::ShortRead, Transition::SizeOverstated),
+        ];
+        for ((state, offset, read_pos, size, open, shrink, first), obs, want) in cases {
+            let mut t = file(state, offset, read_pos, size);
+            t.shrink_seen = shrink;
+            if open {
+                t.file = Some(tempfile::tempfile().unwrap());
+            }
             assert_eq!(
-                start(cp, boot, end, hist),
+                decide(&t, &obs, first),
                 want,
-                "{cp:?} {boot} {end} {hist}"
+                "{state:?} {offset} {size} {open} {obs:?}"
             );
         }
     }
 
     #[test]
+    fn applying_moves_state_and_cursor() {
+        let mut t = file(State::Missing, 50, 50, 50);
+        let events = t.apply(Transition::ResumeTruncated {
+            size: 30,
+            born: Some(1),
+            fingerprint: fp(8, 7),
+        });
+        assert_eq!((t.state, t.offset(), t.size), (State::Following, 0, 30));
+        assert_eq!(t.before_truncation, Some(fp(4, 9)));
+        assert!(events.contains(&Event::Truncation));
+
+        let mut t = file(State::Following, 5, 9, 9);
+        t.file = Some(tempfile::tempfile().unwrap());
+        t.apply(Transition::RotatedAway);
+        assert!(matches!(t.state, State::Gone { .. }));
+        // Quiet at once with --once: the end is due, read up to the size.
+        assert!(t.due_to_finish(Duration::from_secs(1), true));
+        t.finish(4);
+        assert_eq!(t.offset(), 9);
+        assert_eq!(t.entry(77).retired, Some(77));
+        assert!(t.committed(78));
+        assert_eq!(t.state, State::Retired { at: 78 });
+        assert!(!t.is_open());
+    }
+
+    #[test]
+    fn a_partial_line_keeps_the_descriptor() {
+        let interval = Duration::from_millis(1);
+        let mut t = file(State::Following, 2, 3, 3);
+        t.file = Some(tempfile::tempfile().unwrap());
+        assert!(!t.let_go(false, false, false, interval));
+        assert!(t.is_open());
+        // Over the budget it goes all the same.
+        assert!(t.let_go(false, true, false, interval));
+        let mut t = file(State::Following, 3, 3, 3);
+        t.file = Some(tempfile::tempfile().unwrap());
+        assert!(t.let_go(false, false, false, interval));
+    }
+
+    #[test]
     fn roll_back_returns_to_the_commit() {
-        let id = FileId { dev: 1, ino: 2 };
-        let mut t = Tracked::new(id, "/a".into(), Format::Raw, Fingerprint::default(), 5);
-        t.offset = 50;
-        t.read_pos = 60;
-        t.after_cut = true;
-        t.finished = true;
+        let mut t = file(State::Following, 5, 5, 100);
+        t.advance(45, 55, true);
+        t.finish(0);
         t.roll_back();
         assert_eq!(
-            (t.offset, t.read_pos, t.after_cut, t.finished),
+            (
+                t.offset(),
+                t.cursor.read_pos(),
+                t.cursor.after_cut(),
+                t.finished
+            ),
             (5, 5, false, false)
         );
-        let e = t.entry();
+        let e = t.entry(1);
         assert_eq!((e.offset, e.retired), (5, None));
     }
 }

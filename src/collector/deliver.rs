@@ -5,7 +5,7 @@
 use super::*;
 use std::ops::Range;
 
-use crate::tracker;
+use crate::tracker::{self, HeadCheck, Observation, Transition};
 
 impl Collector<'_> {
     /// Steps 3 and 4: read, split, encode and write every active file.
@@ -13,23 +13,14 @@ impl Collector<'_> {
     pub(super) fn deliver(&mut self) -> Result<bool, WriteError> {
         let mut backlog = false;
         self.order.clear();
-        // A followed file that is closed, unchanged and at its own path has
-        // nothing to do this cycle (see the start of `read_file`): most files
-        // of an idle host are skipped here.
         self.order.extend(
             self.files
                 .iter()
-                .filter(|(_, t)| {
-                    t.is_active()
-                        && (t.file.is_some()
-                            || t.state != State::Following
-                            || t.size != t.read_pos
-                            || t.moved())
-                })
+                .filter(|(_, t)| t.has_work())
                 .map(|(&seq, _)| seq),
         );
         let order = std::mem::take(&mut self.order);
-        self.open_count = self.files.values().filter(|t| t.file.is_some()).count();
+        self.open_count = self.files.values().filter(|t| t.is_open()).count();
         for &seq in &order {
             if self.signals.should_stop() {
                 break;
@@ -46,33 +37,26 @@ impl Collector<'_> {
         Ok(backlog)
     }
 
-    /// Closes a followed file's descriptor after its turn unless it still has
-    /// bytes to read or changed within the last two intervals, and the
-    /// descriptor budget allows keeping it: idle files then cost a stat and
+    /// Closes a followed file's descriptor after its turn when it is not
+    /// needed (see `Tracked::let_go`): idle files then cost a stat and
     /// nothing more, and thousands of files fit in a small descriptor limit.
-    /// A gone file keeps its descriptor until it is let go: its path no
-    /// longer leads to it.
+    /// Lately changed files keep their descriptor only while half the budget
+    /// is free: files with bytes to read come first.
     pub(super) fn let_go(&mut self, seq: u64, more: bool) {
+        let over_budget = self.open_count > self.max_open;
+        let lately_allowed = self.open_count < self.max_open / 2;
+        let interval = self.settings.interval;
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
-        // Lately changed files keep their descriptor only while half the budget
-        // is free: files with bytes to read come first.
-        let lately = self.open_count < self.max_open / 2
-            && t.changed_at
-                .is_some_and(|at| at.elapsed() < 2 * self.settings.interval);
-        if t.state == State::Following
-            && t.file.is_some()
-            && (self.open_count > self.max_open || !more && !lately)
-        {
-            t.file = None;
+        if t.let_go(more, over_budget, lately_allowed, interval) {
             self.open_count -= 1;
         }
     }
 
     /// Whether file `seq` must wait for its predecessor to be read further.
     pub(super) fn waiting(&mut self, seq: u64) -> bool {
-        let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for) else {
+        let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for()) else {
             return false;
         };
         // A gone predecessor also goes first with its final partial line,
@@ -81,12 +65,14 @@ impl Collector<'_> {
         // Checked anew each cycle: a rolled-back cycle can put the predecessor
         // behind again. Only a predecessor that was let go (which happens
         // once a checkpoint covers it) ends the wait for good.
-        let blocked = match self.files.get(&pseq).map(|p| (p.state, p)) {
-            Some((State::Following, p)) => p.read_pos < mark,
-            Some((State::Gone { .. }, p)) => p.read_pos < mark || (p.offset < mark && !p.finished),
+        let blocked = match self.files.get(&pseq).map(|p| (p.state(), p)) {
+            Some((State::Following, p)) => p.cursor().read_pos() < mark,
+            Some((State::Gone { .. }, p)) => {
+                p.cursor().read_pos() < mark || (p.offset() < mark && !p.finished())
+            }
             Some((State::Retired { .. } | State::Missing, _)) | None => {
                 if let Some(t) = self.files.get_mut(&seq) {
-                    t.waits_for = None;
+                    t.stop_waiting();
                 }
                 false
             }
@@ -94,147 +80,137 @@ impl Collector<'_> {
         blocked
     }
 
-    /// Reads what is new in one file, up to the per-cycle budget.
+    /// Reads what is new in one file, up to the per-cycle budget: open it
+    /// if its turn needs the descriptor, re-check it, drain it, and finish
+    /// it if it is gone and quiet. Returns whether bytes are left to read.
     pub(super) fn read_file(&mut self, seq: u64) -> Result<bool, WriteError> {
-        let max = self.settings.max_line_bytes;
-        let Some(t) = self.files.get_mut(&seq) else {
+        if !self.open_for_turn(seq) || !self.recheck(seq) {
             return Ok(false);
+        }
+        self.drain(seq)?;
+        let (interval, once) = (self.settings.interval, self.settings.once);
+        let t = self.files.get(&seq).expect("still tracked");
+        if t.due_to_finish(interval, once) {
+            self.finish_gone(seq)?;
+        }
+        Ok(self.files.get(&seq).is_some_and(|t| t.unread()))
+    }
+
+    /// Opens a closed file when its turn needs it (it changed, it is gone, a
+    /// partial line is due), within the descriptor budget. Returns whether
+    /// the file is open now.
+    fn open_for_turn(&mut self, seq: u64) -> bool {
+        let (interval, once) = (self.settings.interval, self.settings.once);
+        let Some(t) = self.files.get_mut(&seq) else {
+            return false;
         };
-        if t.file.is_none() {
-            // Closed since it was drained: opened again only when it changed.
-            // A gone file found beside its path is opened here too, within the
-            // descriptor budget.
-            let gone = matches!(t.state, State::Gone { .. });
-            let changed = tracker::classify(t.read_pos, t.size) != Change::Unchanged;
-            // A renamed file still matched, quiet, with a partial line to finish.
-            let interval = self.settings.interval;
-            let quiet =
-                self.settings.once || t.changed_at.is_none_or(|at| at.elapsed() >= 2 * interval);
-            let renamed_partial = t.moved() && t.offset < t.size && quiet;
-            if !(gone || t.state == State::Following && (changed || renamed_partial)) {
-                return Ok(false);
+        if t.is_open() {
+            return true;
+        }
+        // Its turn comes once others let go: those still reading keep the
+        // loop going, and gone files waiting to be let go should not.
+        if !t.wants_open(interval, once) || self.open_count >= self.max_open {
+            return false;
+        }
+        match identity::open_for_reading(t.seen_at()) {
+            Ok(f) if f.metadata().is_ok_and(|m| FileId::of(&m) == t.id()) => {
+                t.attach(f);
+                self.open_count += 1;
+                true
             }
-            if self.open_count >= self.max_open {
-                // Its turn comes once others let go: those still reading keep the
-                // loop going, and gone files waiting to be let go should not.
-                return Ok(false);
-            }
-            match identity::open_for_reading(t.seen_at()) {
-                Ok(f) if f.metadata().is_ok_and(|m| FileId::of(&m) == t.id) => {
-                    t.file = Some(f);
-                    self.open_count += 1;
-                }
-                // Another file at that path now: the next look sorts it out.
-                Ok(_) => return Ok(false),
-                Err(e) => {
-                    let path = t.seen_at().to_path_buf();
-                    self.warn_once(&path, format!("cannot open {}: {e}; retrying", show(&path)));
-                    return Ok(false);
-                }
+            // Another file at that path now: the next look sorts it out.
+            Ok(_) => false,
+            Err(e) => {
+                let path = t.seen_at().to_path_buf();
+                self.warn_once(&path, format!("cannot open {}: {e}; retrying", show(&path)));
+                false
             }
         }
-        let Some(file) = t.file.as_ref() else {
-            return Ok(false);
+    }
+
+    /// Re-checks an open file before reading: a gone file's size through its
+    /// descriptor, and the head whenever the size changed (a file truncated
+    /// and rewritten past the old offset within one interval is a new file).
+    /// Returns whether it is to be read now.
+    fn recheck(&mut self, seq: u64) -> bool {
+        let first = self.first_cycle;
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        let Some(file) = t.file() else {
+            return false;
         };
-        if let State::Gone { .. } = t.state {
+        if let State::Gone { .. } = t.state() {
             match file.metadata() {
-                Ok(m) if m.len() == t.size => {}
                 Ok(m) => {
-                    t.size = m.len();
-                    t.state = State::Gone {
-                        since: Instant::now(),
-                    };
+                    let transition =
+                        tracker::decide(t, &Observation::Fstat { size: m.len() }, first);
+                    let events = t.apply(transition);
+                    self.emit(events);
                 }
                 Err(e) => {
                     self.read_failed(seq, e);
-                    return Ok(false);
+                    return false;
                 }
             }
         }
-        let change = tracker::classify(t.read_pos, t.size);
-        if change != Change::Unchanged {
-            t.changed_at = Some(Instant::now());
-        }
-        // The head is re-checked whenever the size changed: a file truncated and
-        // rewritten past the old offset within one interval is a new file.
-        let head = (|| -> io::Result<Head> {
-            Ok(match change {
-                Change::Unchanged => Head::Same,
-                Change::Grew => {
-                    let quick = t.quick.filter(|(fp, _)| *fp == t.fingerprint);
-                    match identity::recheck_quick(file, t.size, t.fingerprint, quick.map(|q| q.1))?
-                    {
-                        Some((fp, q)) => {
-                            t.quick = Some((fp, q));
-                            Head::Extended(fp)
-                        }
-                        None => Head::New(identity::fingerprint(file, t.size)?),
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        let Some(file) = t.file() else {
+            return false;
+        };
+        let change = tracker::classify(t.cursor().read_pos(), t.size());
+        let head = match change {
+            Change::Unchanged => Ok(HeadCheck::Same(t.fingerprint())),
+            Change::Grew => {
+                match identity::recheck_quick(file, t.size(), t.fingerprint(), t.quick()) {
+                    Ok(Some((fp, quick))) => {
+                        t.set_quick(fp, quick);
+                        Ok(HeadCheck::Same(fp))
                     }
+                    Ok(None) => identity::fingerprint(file, t.size()).map(HeadCheck::Other),
+                    Err(e) => Err(e),
                 }
-                Change::Truncated => match identity::recheck(file, t.size, t.fingerprint)? {
-                    // Shorter but with the same head: an NFS client can report a
-                    // stale size for a moment. Twice in a row is a truncation.
-                    Some(_) if !t.shrink_seen => Head::Shrunk,
-                    _ => Head::New(identity::fingerprint(file, t.size)?),
-                },
-            })
-        })();
-        t.shrink_seen = matches!(head, Ok(Head::Shrunk));
-        match head {
-            Ok(Head::Same) => {}
-            Ok(Head::Shrunk) => {
-                log::debug!(
-                    "{} looks shorter than what was read; looking again",
-                    show(&t.path)
-                );
-                return Ok(false);
             }
-            Ok(Head::Extended(fp)) => {
-                if fp != t.fingerprint {
-                    self.dirty = true;
-                }
-                t.fingerprint = fp;
-            }
-            Ok(Head::New(fp)) => {
-                t.before_truncation = Some(t.fingerprint);
-                if change == Change::Truncated {
-                    log::warn!(
-                        "{} was truncated (size {} < offset {}); reading it again from the start",
-                        show(&t.path),
-                        t.size,
-                        t.read_pos
-                    );
-                } else {
-                    log::warn!(
-                        "{} has new content at its start (truncated and rewritten); reading it again from the start",
-                        show(&t.path)
-                    );
-                }
-                self.stats.truncations += 1;
-                t.restart(fp);
-                self.dirty = true;
-            }
+            Change::Truncated => match identity::recheck(file, t.size(), t.fingerprint()) {
+                Ok(Some(fp)) => Ok(HeadCheck::Same(fp)),
+                Ok(None) => identity::fingerprint(file, t.size()).map(HeadCheck::Other),
+                Err(e) => Err(e),
+            },
+        };
+        let head = match head {
+            Ok(head) => head,
             Err(e) => {
                 self.read_failed(seq, e);
-                return Ok(false);
+                return false;
             }
-        }
-        if t.file.is_none() {
-            return Ok(false);
-        }
+        };
+        let transition = tracker::decide(t, &Observation::Recheck { change, head }, first);
+        let shrunk = transition == Transition::ShrunkOnce;
+        let events = t.apply(transition);
+        let open = t.is_open();
+        self.emit(events);
+        open && !shrunk
+    }
 
+    /// Reads, splits, encodes and writes what is new in an open file, up to
+    /// the per-cycle budget.
+    fn drain(&mut self, seq: u64) -> Result<(), WriteError> {
+        let max = self.settings.max_line_bytes;
         let mut budget = FILE_BUDGET;
         let mut try_copy = self.output.can_copy();
         loop {
             // Looked up again each round: the batch is written out between
             // rounds, and while the output blocks, other files are tended to.
             let t = self.files.get_mut(&seq).expect("still tracked");
-            if t.file.is_none() || t.read_pos >= t.size || budget == 0 {
-                break;
+            if !t.is_open() || !t.unread() || budget == 0 {
+                return Ok(());
             }
+            let cursor = t.cursor();
             // A raw backlog into a regular file is copied in the kernel,
             // a window of whole lines at a time.
-            if try_copy && t.encoder.is_raw() && !t.after_cut && t.size - t.offset >= COPY_MIN {
+            if try_copy
+                && t.encoder().is_raw()
+                && !cursor.after_cut()
+                && t.size() - cursor.offset() >= COPY_MIN
+            {
                 match self.copy_lines(seq)? {
                     Some(n) => {
                         budget = budget.saturating_sub(n as u64);
@@ -244,30 +220,30 @@ impl Collector<'_> {
                 }
             }
             let t = self.files.get_mut(&seq).expect("still tracked");
-            let Some(file) = t.file.as_ref() else { break };
-            let want = usize::try_from(t.size - t.offset)
+            let Some(file) = t.file() else {
+                return Ok(());
+            };
+            let base = cursor.offset();
+            let want = usize::try_from(t.size() - base)
                 .unwrap_or(usize::MAX)
                 .min(self.buf.len());
-            let n = match identity::read_full_at(file, &mut self.buf[..want], t.offset) {
+            let n = match identity::read_full_at(file, &mut self.buf[..want], base) {
                 Ok(n) => n,
                 Err(e) => {
                     self.read_failed(seq, e);
-                    return Ok(false);
+                    return Ok(());
                 }
             };
             if n == 0 {
-                // Less there than the size said: shrunk since the stat (the next
-                // look sees a truncation), or a file whose size is not its
-                // content (sysfs, some FUSE files). Either way nothing is due.
-                t.size = t.read_pos;
-                break;
+                let transition = tracker::decide(t, &Observation::ShortRead, self.first_cycle);
+                t.apply(transition);
+                return Ok(());
             }
             // Split first, then encode: raw lines that fill most of a read go
             // out straight from the read buffer, without a copy into the batch.
-            let base = t.offset;
             let mut spans = std::mem::take(&mut self.spans);
             spans.clear();
-            let split = lines::split(&self.buf[..n], base, max, t.after_cut, |chunk| {
+            let split = lines::split(&self.buf[..n], base, max, cursor.after_cut(), |chunk| {
                 let (piece, offset, bytes) = match chunk {
                     Chunk::Lines { offset, bytes } => (false, offset, bytes),
                     Chunk::Piece { offset, bytes } => (true, offset, bytes),
@@ -275,15 +251,14 @@ impl Collector<'_> {
                 let start = (offset - base) as usize;
                 spans.push((piece, start..start + bytes.len()));
             });
-            if spans.iter().any(|(piece, _)| *piece) && !t.long_line_warned {
-                t.long_line_warned = true;
+            if spans.iter().any(|(piece, _)| *piece) && t.first_long_line() {
                 log::warn!(
                     "{} has a line longer than {max} bytes; it is delivered in pieces",
-                    show(&t.path)
+                    show(t.path())
                 );
             }
             let direct = match spans.as_slice() {
-                [(false, range)] if t.encoder.is_raw() && range.len() >= DIRECT_BYTES => {
+                [(false, range)] if t.encoder().is_raw() && range.len() >= DIRECT_BYTES => {
                     Some(range.clone())
                 }
                 _ => None,
@@ -299,19 +274,15 @@ impl Collector<'_> {
                         } else {
                             Chunk::Lines { offset, bytes }
                         };
-                        t.encoder.encode(chunk, &mut self.batch)
+                        t.encoder().encode(chunk, &mut self.batch)
                     })
                     .sum(),
             };
             self.spans = spans;
             self.stats.lines += lines;
-            self.stats.delivered(&t.path, lines, split.consumed as u64);
-            t.offset += split.consumed as u64;
-            t.after_cut = split.after_cut;
-            t.read_pos = t.offset + (n - split.consumed) as u64;
-            if split.consumed > 0 {
-                self.dirty = true;
-            }
+            self.stats.delivered(t.path(), lines, split.consumed as u64);
+            let events = t.advance(split.consumed as u64, n as u64, split.after_cut);
+            self.emit(events);
             if direct.is_some() || self.batch.len() >= BATCH_BYTES {
                 self.write_out(direct)?;
             }
@@ -323,29 +294,10 @@ impl Collector<'_> {
                     self.buf.resize(grown, 0);
                     continue;
                 }
-                break; // An unfinished line: wait for the rest of it.
+                return Ok(()); // An unfinished line: wait for the rest of it.
             }
             budget = budget.saturating_sub(split.consumed as u64);
         }
-        let t = self.files.get_mut(&seq).expect("still tracked");
-        // A rotated file quiet for two intervals is done: the writer has moved
-        // on, and its final partial line goes out. With --once there is no
-        // later look, and a rotated file is not written to any more by the
-        // time a run finds it. A file renamed but still matched (`app.log*`)
-        // gets the same for its partial line, and is followed on if it grows.
-        let interval = self.settings.interval;
-        let once = self.settings.once;
-        let quiet = |at: Option<Instant>| once || at.is_none_or(|at| at.elapsed() >= 2 * interval);
-        let done = match t.state {
-            State::Gone { since } => quiet(Some(since)),
-            State::Following => t.moved() && t.offset < t.size && quiet(t.changed_at),
-            _ => false,
-        };
-        if done && t.read_pos == t.size && !t.finished {
-            self.finish_gone(seq)?;
-        }
-        let t = self.files.get(&seq).expect("still tracked");
-        Ok(t.read_pos < t.size)
     }
 
     /// Copies the whole lines at the start of file `seq`'s backlog to the
@@ -360,10 +312,10 @@ impl Collector<'_> {
     fn copy_lines(&mut self, seq: u64) -> Result<Option<usize>, WriteError> {
         let max = self.settings.max_line_bytes;
         let t = self.files.get(&seq).expect("still tracked");
-        let Some(file) = t.file.as_ref() else {
+        let Some(file) = t.file() else {
             return Ok(None);
         };
-        let (offset, backlog) = (t.offset, t.size - t.offset);
+        let (offset, backlog) = (t.offset(), t.size() - t.offset());
         let len = usize::try_from(backlog)
             .unwrap_or(usize::MAX)
             .min(MAP_CHUNK);
@@ -380,20 +332,18 @@ impl Collector<'_> {
         }
         drop(window);
         self.flush()?; // what came before goes first
-        let Some(file) = self.files.get(&seq).and_then(|t| t.file.as_ref()) else {
+        let Some(file) = self.files.get(&seq).and_then(|t| t.file()) else {
             return Ok(None);
         };
         if self.output.copy_from(file, offset, end)? != crate::output::Copied::Done {
             return Ok(None);
         }
         let t = self.files.get_mut(&seq).expect("still tracked");
-        t.offset += end as u64;
-        t.read_pos = t.read_pos.max(t.offset);
-        t.changed_at = Some(Instant::now());
+        let events = t.copied(end as u64);
         self.stats.lines += lines;
         self.stats.bytes += end as u64;
-        self.stats.delivered(&t.path, lines, end as u64);
-        self.dirty = true;
+        self.stats.delivered(t.path(), lines, end as u64);
+        self.emit(events);
         Ok(Some(end))
     }
 
@@ -428,26 +378,14 @@ impl Collector<'_> {
         let (signals, interval) = (self.signals, self.settings.interval);
         let mut housekeeping = || {
             for t in files.values_mut() {
-                if let State::Gone { since } = t.state {
-                    // A rotated file the writer still adds to is not done.
-                    let now_size = t
-                        .file
-                        .as_ref()
-                        .and_then(|f| f.metadata().ok())
-                        .map(|m| m.len());
-                    if now_size.is_some_and(|size| size != t.size) {
-                        continue;
-                    }
-                    let delivered = t.committed.0 == t.size && t.offset == t.size;
-                    if delivered && since.elapsed() >= 2 * interval && !t.finished {
-                        log::debug!(
-                            "{} fully delivered; closed while the output waits",
-                            show(&t.path)
-                        );
-                        t.file = None;
-                        t.state = State::Retired { at: unix_now() };
-                        *dirty = true;
-                    }
+                // A rotated file the writer still adds to is not done.
+                let size_now = t.file().and_then(|f| f.metadata().ok()).map(|m| m.len());
+                if t.retire_if_drained(size_now, interval) {
+                    log::debug!(
+                        "{} fully delivered; closed while the output waits",
+                        show(t.path())
+                    );
+                    *dirty = true;
                 }
             }
             notify.keep_alive();
@@ -475,59 +413,63 @@ impl Collector<'_> {
     pub(super) fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
         let max = self.settings.max_line_bytes;
         let t = self.files.get_mut(&seq).expect("still tracked");
-        if t.file.is_none() {
-            t.file = open_verified(t.seen_at(), t.id);
-        }
-        if let Some(file) = t.file.as_ref() {
-            // What is left is an unfinished line, shorter than the longest line
-            // allowed when it was read (a reload may have lowered it since).
-            let rest = usize::try_from(t.size - t.offset)
-                .unwrap_or(usize::MAX)
-                .min(self.buf.len().max(max + 1));
-            if self.buf.len() < rest {
-                self.buf.resize(rest, 0);
-            }
-            match identity::read_full_at(file, &mut self.buf[..rest], t.offset) {
-                Ok(n) => {
-                    let lines_before = self.stats.lines;
-                    let (encoder, batch, lines) =
-                        (&t.encoder, &mut self.batch, &mut self.stats.lines);
-                    let bytes = &self.buf[..n];
-                    let split = lines::split(bytes, t.offset, max, t.after_cut, |chunk| {
-                        *lines += encoder.encode(chunk, batch);
-                    });
-                    if (n as u64) < t.size - t.offset {
-                        // More than one buffer left (the limit was lowered): deliver
-                        // the pieces now, the rest next cycle.
-                        let added = self.stats.lines - lines_before;
-                        self.stats.delivered(&t.path, added, split.consumed as u64);
-                        t.offset += split.consumed as u64;
-                        t.after_cut = split.after_cut;
-                        t.read_pos = t.offset;
-                        self.dirty = true;
-                        return Ok(());
-                    }
-                    let tail = &bytes[split.consumed..];
-                    // A newline right after a cut piece ends that piece's line.
-                    let skip = usize::from(split.after_cut && tail.first() == Some(&b'\n'));
-                    lines::final_piece(
-                        &tail[skip..],
-                        t.offset + (split.consumed + skip) as u64,
-                        |chunk| {
-                            *lines += encoder.encode(chunk, batch);
-                        },
-                    );
-                    let added = self.stats.lines - lines_before;
-                    self.stats.delivered(&t.path, added, n as u64);
-                    t.offset += n as u64;
-                    t.read_pos = t.offset;
-                    t.after_cut = false;
-                }
-                Err(e) => log::warn!("cannot read the rest of {}: {e}", show(&t.path)),
+        if !t.is_open() {
+            if let Some(file) = open_verified(t.seen_at(), t.id()) {
+                t.attach(file);
             }
         }
-        t.finished = true;
-        self.dirty = true;
+        let Some(file) = t.file() else {
+            let events = t.finish(0);
+            self.emit(events);
+            return Ok(());
+        };
+        // What is left is an unfinished line, shorter than the longest line
+        // allowed when it was read (a reload may have lowered it since).
+        let (offset, after_cut) = (t.offset(), t.cursor().after_cut());
+        let left = t.size() - offset;
+        let rest = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(self.buf.len().max(max + 1));
+        if self.buf.len() < rest {
+            self.buf.resize(rest, 0);
+        }
+        let n = match identity::read_full_at(file, &mut self.buf[..rest], offset) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("cannot read the rest of {}: {e}", show(t.path()));
+                let events = t.finish(0);
+                self.emit(events);
+                return Ok(());
+            }
+        };
+        let (encoder, batch) = (t.encoder(), &mut self.batch);
+        let mut lines = 0;
+        let bytes = &self.buf[..n];
+        let split = lines::split(bytes, offset, max, after_cut, |chunk| {
+            lines += encoder.encode(chunk, batch);
+        });
+        let events = if (n as u64) < left {
+            // More than one buffer left (the limit was lowered): deliver the
+            // pieces now, the rest next cycle.
+            self.stats.delivered(t.path(), lines, split.consumed as u64);
+            let consumed = split.consumed as u64;
+            t.advance(consumed, consumed, split.after_cut)
+        } else {
+            let tail = &bytes[split.consumed..];
+            // A newline right after a cut piece ends that piece's line.
+            let skip = usize::from(split.after_cut && tail.first() == Some(&b'\n'));
+            lines::final_piece(
+                &tail[skip..],
+                offset + (split.consumed + skip) as u64,
+                |chunk| {
+                    lines += encoder.encode(chunk, batch);
+                },
+            );
+            self.stats.delivered(t.path(), lines, n as u64);
+            t.finish(n as u64)
+        };
+        self.stats.lines += lines;
+        self.emit(events);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::identity::Stat;
-use crate::tracker::{self, Start};
+use crate::tracker::{self, HeadCheck, Observation, Sibling, Start, Transition};
 
 impl Collector<'_> {
     /// Steps 1 and 2: which files exist now, and what each look means.
@@ -20,11 +20,13 @@ impl Collector<'_> {
             &mut self.problems,
             &mut self.dir_cache,
         );
+        self.unknown.clear();
         for p in std::mem::take(&mut self.problems) {
             self.warn_once(
                 &p.dir,
                 format!("cannot read directory {}: {}", show(&p.dir), p.error),
             );
+            self.unknown.insert(p.dir);
         }
         self.looks += 1;
         let mut fresh_ids = IdSet::default();
@@ -41,6 +43,10 @@ impl Collector<'_> {
             let stat = match stat {
                 Ok(stat) => stat,
                 Err(e) => {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        // Not a sign that the file is gone: nothing is known.
+                        self.unknown.insert(f.path.clone());
+                    }
                     if f.literal {
                         let what = match e.kind() {
                             io::ErrorKind::NotFound => {
@@ -82,11 +88,9 @@ impl Collector<'_> {
             match self.by_id.get(&look.id).copied() {
                 Some(seq) => {
                     let t = self.files.get_mut(&seq).expect("by_id names tracked files");
-                    if t.seen_in == self.looks {
-                        continue;
+                    if t.seen(self.looks, &f.path) {
+                        self.look_again(seq, &f.path, look);
                     }
-                    t.seen_in = self.looks;
-                    self.look_again(seq, &f.path, look);
                 }
                 None if fresh_ids.insert(look.id) => fresh.push((f.path.clone(), look)),
                 None => {}
@@ -100,8 +104,8 @@ impl Collector<'_> {
             self.missing_by_ino = self
                 .files
                 .iter()
-                .filter(|(_, t)| t.state == State::Missing)
-                .map(|(&seq, t)| (t.id.ino, seq))
+                .filter(|(_, t)| t.state() == State::Missing)
+                .map(|(&seq, t)| (t.id().ino, seq))
                 .collect();
         }
         for (path, look) in fresh {
@@ -115,84 +119,37 @@ impl Collector<'_> {
     /// drained through its descriptor. A closed one (and, at start-up, each
     /// file the checkpoint names) is looked for among its path's siblings
     /// (`app.log.1`, `app.log-20261124`): rotated while closed, or while the
-    /// collector was stopped, it is drained from its offset.
+    /// collector was stopped, it is drained from its offset. A file whose
+    /// path or directory could not be read this cycle is left as it is.
     pub(super) fn account_for_missing(&mut self) {
         let mut lookups = Vec::new();
+        let mut events = Vec::new();
         for (&seq, t) in self.files.iter_mut() {
-            if t.seen_in == self.looks {
+            if t.was_seen_in(self.looks) {
                 continue;
             }
-            match t.state {
-                State::Following if t.file.is_some() => {
-                    log::info!(
-                        "{} was renamed away or deleted; reading the rest of it",
-                        show(&t.path)
-                    );
-                    t.state = State::Gone {
-                        since: Instant::now(),
-                    };
-                    self.stats.rotations += 1;
-                    self.dirty = true;
-                }
-                State::Following => lookups.push(seq),
-                State::Missing if self.first_cycle => lookups.push(seq),
-                _ => {}
+            let unknown = !self.unknown.is_empty()
+                && [t.path(), t.seen_at()].iter().any(|p| {
+                    self.unknown.contains(*p)
+                        || p.parent().is_some_and(|d| self.unknown.contains(d))
+                });
+            let observation = if unknown {
+                Observation::Unknown
+            } else {
+                Observation::NotSeen
+            };
+            match tracker::decide(t, &observation, self.first_cycle) {
+                Transition::LookBeside => lookups.push(seq),
+                transition => events.extend(t.apply(transition)),
             }
         }
+        self.emit(events);
         for seq in lookups {
-            match self.find_sibling(seq) {
-                Sibling::Found {
-                    path,
-                    size,
-                    after_cut,
-                } => {
-                    let t = self.files.get_mut(&seq).expect("listed above");
-                    log::info!(
-                        "{} was renamed away (to {}); reading the rest of it",
-                        show(&t.path),
-                        show(&path)
-                    );
-                    if t.state == State::Missing {
-                        // Taken up from the checkpoint: its offset is committed.
-                        t.after_cut = after_cut;
-                        t.read_pos = t.offset;
-                        t.committed = (t.offset, t.after_cut, t.fingerprint);
-                    }
-                    t.set_seen_at(&path);
-                    t.size = size;
-                    t.state = State::Gone {
-                        since: Instant::now(),
-                    };
-                    self.stats.rotations += 1;
-                    self.dirty = true;
-                }
-                Sibling::Unknown => {} // Looked for again next cycle.
-                Sibling::Absent => {
-                    let t = self.files.get_mut(&seq).expect("listed above");
-                    let was_following = t.state == State::Following;
-                    if t.size > t.offset {
-                        log::warn!(
-                            "{} (inode {}) was renamed away or deleted and is not found \
-                             beside it; what it held after offset {} is not delivered",
-                            show(&t.path),
-                            t.id.ino,
-                            t.offset
-                        );
-                        // Kept: it may come back, with those bytes.
-                        t.state = State::Missing;
-                    } else {
-                        if was_following {
-                            log::info!("{} was renamed away or deleted", show(&t.path));
-                        }
-                        // Fully delivered: remembered for the retention period.
-                        t.state = State::Retired { at: unix_now() };
-                    }
-                    if was_following {
-                        self.stats.rotations += 1;
-                    }
-                    self.dirty = true;
-                }
-            }
+            let sibling = self.find_sibling(seq);
+            let t = self.files.get_mut(&seq).expect("listed above");
+            let transition = tracker::decide(t, &Observation::Beside(sibling), self.first_cycle);
+            let events = t.apply(transition);
+            self.emit(events);
         }
     }
 
@@ -203,16 +160,23 @@ impl Collector<'_> {
         let Some(t) = self.files.get(&seq) else {
             return Sibling::Absent;
         };
-        let (id, born, fingerprint) = (t.id, t.born, t.fingerprint);
+        let (id, born, fingerprint, offset) = (t.id(), t.born(), t.fingerprint(), t.offset());
         // Where it was last seen (a generation taken on beside the path),
         // where a symlinked PATH pointed, then the siblings of the name.
         let seen_at = t.seen_at().to_path_buf();
         let mut candidates: Vec<PathBuf> = Vec::new();
-        if seen_at != t.path {
+        if seen_at != t.path() {
             candidates.push(seen_at.clone());
         }
-        candidates.extend(t.target.iter().cloned());
-        candidates.extend(self.siblings(&seen_at));
+        candidates.extend(t.target().map(Path::to_path_buf));
+        // A directory that cannot be listed is not an empty one.
+        let listed = match self.siblings(&seen_at) {
+            Some(siblings) => {
+                candidates.extend(siblings);
+                true
+            }
+            None => false,
+        };
         for candidate in candidates {
             let Ok(meta) = fs::metadata(&candidate) else {
                 continue;
@@ -231,12 +195,8 @@ impl Collector<'_> {
             let size = meta.len();
             match identity::recheck(&file, size, fingerprint) {
                 Ok(Some(_)) => {
-                    let mut before = [0u8; 1];
-                    let offset = self.files.get(&seq).map_or(0, |t| t.offset);
-                    let after_cut = offset > 0
-                        && offset <= size
-                        && identity::read_full_at(&file, &mut before, offset - 1).ok() == Some(1)
-                        && before[0] != b'\n';
+                    let after_cut =
+                        offset > 0 && byte_before(&file, offset, size).is_some_and(|b| b != b'\n');
                     return Sibling::Found {
                         path: candidate,
                         size,
@@ -247,30 +207,38 @@ impl Collector<'_> {
                 Err(_) => return Sibling::Unknown,
             }
         }
-        Sibling::Absent
+        if listed {
+            Sibling::Absent
+        } else {
+            Sibling::Unknown
+        }
     }
 
     /// The entries beside `path` whose names start with its file name
     /// (`app.log.1`, `app.log-20261124`), compressed ones left out. The
-    /// directory is read at most once a cycle.
-    pub(super) fn siblings(&mut self, path: &Path) -> Vec<PathBuf> {
+    /// directory is read at most once a cycle. None if it cannot be read.
+    pub(super) fn siblings(&mut self, path: &Path) -> Option<Vec<PathBuf>> {
         let Some(name) = path.file_name().map(|n| n.as_encoded_bytes().to_vec()) else {
-            return Vec::new();
+            return Some(Vec::new());
         };
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let listing = self
-            .listings
-            .entry(dir.clone())
-            .or_insert_with(|| discover::list(&dir).unwrap_or_default());
-        listing
-            .iter()
-            .filter(|entry| entry.len() > name.len() && entry.starts_with(&name))
-            .filter(|entry| !discover::is_compressed(entry))
-            .map(|entry| path.with_file_name(std::ffi::OsStr::from_bytes(entry)))
-            .collect()
+        if !self.listings.contains_key(&dir) {
+            // A failure is not cached: the next look tries again.
+            let names = discover::list(&dir).ok()?;
+            self.listings.insert(dir.clone(), names);
+        }
+        let listing = &self.listings[&dir];
+        Some(
+            listing
+                .iter()
+                .filter(|entry| entry.len() > name.len() && entry.starts_with(&name))
+                .filter(|entry| !discover::is_compressed(entry))
+                .map(|entry| path.with_file_name(std::ffi::OsStr::from_bytes(entry)))
+                .collect(),
+        )
     }
 
     /// Generations of `path` that were created and rotated away between two
@@ -288,7 +256,7 @@ impl Collector<'_> {
         heads: [Option<Fingerprint>; 2],
     ) {
         let mut between = Vec::new();
-        for candidate in self.siblings(path) {
+        for candidate in self.siblings(path).unwrap_or_default() {
             let Ok(meta) = fs::metadata(&candidate) else {
                 continue;
             };
@@ -345,14 +313,14 @@ impl Collector<'_> {
             .get(&look.id.ino)
             .and_then(|&seq| Some((seq, self.files.get(&seq)?)));
         let Some((seq, t)) = moved.filter(|(_, t)| {
-            t.state == State::Missing
-                && t.id.dev != look.id.dev
-                && t.path == path
-                && t.born == look.born
+            t.state() == State::Missing
+                && t.id().dev != look.id.dev
+                && t.path() == path
+                && t.born() == look.born
         }) else {
             return false;
         };
-        let fingerprint = t.fingerprint;
+        let fingerprint = t.fingerprint();
         let Some(file) = open_verified(path, look.id) else {
             return false;
         };
@@ -367,13 +335,13 @@ impl Collector<'_> {
             "{}: same inode and content on another device number ({} -> {}); \
              resuming at offset {} (remounted?)",
             show(path),
-            t.id.dev,
+            t.id().dev,
             look.id.dev,
-            t.offset
+            t.offset()
         );
-        self.by_id.remove(&t.id);
-        t.id = look.id;
-        t.seen_in = self.looks;
+        self.by_id.remove(&t.id());
+        t.renumber(look.id);
+        t.seen(self.looks, path);
         self.by_id.insert(look.id, seq);
         self.look_again(seq, path, look);
         true
@@ -384,41 +352,41 @@ impl Collector<'_> {
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
-        if let (Some(then), Some(now)) = (t.born, look.born) {
-            if then != now {
-                // The inode was freed and given to a new file: the file we knew
-                // is gone for good, whatever the new one's first bytes say.
-                self.replace_recycled(seq, path, look);
-                return;
-            }
-        }
-        t.set_seen_at(path);
-        match t.state {
-            State::Following => t.size = look.size,
-            State::Gone { .. } => {
-                log::debug!("{} is back in view at {}", show(&t.path), show(path));
-                t.state = State::Following;
-                t.size = look.size;
-                self.dirty = true;
-            }
-            State::Retired { .. } | State::Missing => {
+        let seen = Observation::Seen {
+            size: look.size,
+            born: look.born,
+        };
+        let transition = match tracker::decide(t, &seen, self.first_cycle) {
+            Transition::CheckHead => {
                 let Some(file) = open_verified(path, look.id) else {
                     return self.warn_once(path, format!("cannot open {}; retrying", show(path)));
                 };
-                let t = self.files.get_mut(&seq).expect("looked up above");
-                match identity::recheck(&file, look.size, t.fingerprint) {
-                    Ok(Some(fp)) => {
-                        log::debug!("resuming {} at offset {}", show(&t.path), t.offset);
-                        t.fingerprint = fp;
-                        t.born = look.born;
-                        t.state = State::Following;
-                        t.size = look.size;
-                        self.resume_position(seq, &file);
-                        self.warned.remove(path);
-                        self.dirty = true;
-                    }
-                    Ok(None) => self.replace_recycled(seq, path, look),
-                    Err(e) => self.unreadable(path, e),
+                let head = match identity::recheck(&file, look.size, t.fingerprint()) {
+                    Ok(Some(fp)) => HeadCheck::Same(fp),
+                    Ok(None) => HeadCheck::Other(t.fingerprint()),
+                    Err(e) => return self.unreadable(path, e),
+                };
+                let reappeared = Observation::Reappeared {
+                    size: look.size,
+                    born: look.born,
+                    head,
+                    byte_before: byte_before(&file, t.offset(), look.size),
+                };
+                tracker::decide(t, &reappeared, self.first_cycle)
+            }
+            transition => transition,
+        };
+        match transition {
+            Transition::Recycled => self.replace_recycled(seq, path, look),
+            transition => {
+                let resumed = matches!(
+                    transition,
+                    Transition::Resume { .. } | Transition::ResumeTruncated { .. }
+                );
+                let events = t.apply(transition);
+                self.emit(events);
+                if resumed {
+                    self.warned.remove(path);
                 }
             }
         }
@@ -432,49 +400,20 @@ impl Collector<'_> {
             return;
         };
         log::debug!("{} is a new file on a recycled inode", show(path));
-        if !matches!(t.state, State::Retired { .. }) && t.size > t.offset {
-            log::warn!(
-                "{} (inode {}) is gone; what it held after offset {} is not delivered",
-                show(&t.path),
-                t.id.ino,
-                t.offset
-            );
-        }
-        self.by_id.remove(&t.id);
-        if self.latest_by_path.get(&t.path) == Some(&seq) {
-            self.latest_by_path.remove(&t.path);
+        self.emit(t.forget());
+        self.by_id.remove(&t.id());
+        if self.latest_by_path.get(t.path()) == Some(&seq) {
+            self.latest_by_path.remove(t.path());
         }
         self.dirty = true;
         self.track_new(path, look);
-        // Born with the old one: not a recycled inode but the same file,
-        // truncated and rewritten (copytruncate). A copy of what it held
-        // before must not pass for a generation of its own later.
-        let same_file = !matches!((t.born, look.born), (Some(a), Some(b)) if a != b);
         if let Some(new) = self
             .by_id
             .get(&look.id)
             .and_then(|seq| self.files.get_mut(seq))
         {
-            if same_file {
-                new.before_truncation = Some(t.fingerprint);
-            }
+            new.succeeds(&t);
         }
-    }
-
-    /// A file taken up again at its checkpointed offset: the checkpoint does
-    /// not say whether that offset sits right after a cut piece of a long
-    /// line; the file does (the byte before it is not a newline).
-    pub(super) fn resume_position(&mut self, seq: u64, file: &fs::File) {
-        let Some(t) = self.files.get_mut(&seq) else {
-            return;
-        };
-        let mut before = [0u8; 1];
-        t.after_cut = t.offset > 0
-            && t.offset <= t.size
-            && identity::read_full_at(file, &mut before, t.offset - 1).ok() == Some(1)
-            && before[0] != b'\n';
-        t.read_pos = t.offset;
-        t.committed = (t.offset, t.after_cut, t.fingerprint);
     }
 
     /// A file not tracked yet: decide where it starts and track it.
@@ -488,8 +427,8 @@ impl Collector<'_> {
         if let Some(p) = predecessor {
             // An empty head would match every file: it tells nothing.
             let heads =
-                [Some(p.fingerprint), p.before_truncation].map(|fp| fp.filter(|fp| fp.len > 0));
-            if let (Some(after), Some(before)) = (p.born, look.born) {
+                [Some(p.fingerprint()), p.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
+            if let (Some(after), Some(before)) = (p.born(), look.born) {
                 self.track_between(path, after, before, heads);
             }
         }
@@ -517,47 +456,46 @@ impl Collector<'_> {
             Err(e) => return self.unreadable(path, e),
         };
         let history = self.history.contains(path);
-        let offset = match tracker::start(None, self.first_cycle, self.settings.from_end, history) {
+        let offset = match tracker::start(self.first_cycle, self.settings.from_end, history) {
             Start::Beginning => 0,
-            Start::Resume(offset) => offset,
             Start::End => match end_of_last_line(&file, size) {
                 Ok(offset) => offset,
                 Err(e) => return self.unreadable(path, e),
             },
         };
-        let mut t = Tracked::new(
-            id,
-            path.to_path_buf(),
-            self.settings.format,
-            fingerprint,
-            offset,
-        );
-        t.size = size;
-        t.born = look.born;
-        t.set_seen_at(at);
         // A symlinked PATH: where it points now is where to look once it
         // points elsewhere.
-        if fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink()) {
-            t.target = fs::canonicalize(at).ok();
-        }
+        let target = fs::symlink_metadata(at)
+            .is_ok_and(|m| m.file_type().is_symlink())
+            .then(|| fs::canonicalize(at).ok())
+            .flatten();
         // The descriptor is not kept: reading opens it when its turn comes, so
         // thousands of new files do not hold thousands of descriptors at once.
         drop(file);
         // The lines an older file of the same path holds now go out first.
         let predecessor = self
             .latest_by_path
-            .get(&t.path)
+            .get(path)
             .and_then(|&pseq| Some((pseq, self.files.get(&pseq)?)))
             .filter(|(_, p)| p.is_active());
-        if let Some((pseq, p)) = predecessor {
+        let waits_for = predecessor.map(|(pseq, p)| {
             let psize = p
-                .file
-                .as_ref()
+                .file()
                 .and_then(|f| f.metadata().ok())
-                .map_or(p.size, |m| m.len());
-            t.waits_for = Some((pseq, psize));
+                .map_or(p.size(), |m| m.len());
+            (pseq, psize)
+        });
+        if waits_for.is_some() {
             self.stats.rotations += 1;
         }
+        let t = Tracked::new(
+            id,
+            path.to_path_buf(),
+            self.settings.format,
+            fingerprint,
+            offset,
+        )
+        .taken_on(size, look.born, at, target, waits_for);
         if offset == 0 {
             log::info!("following {} from the beginning", show(at));
         } else {

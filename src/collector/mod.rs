@@ -30,7 +30,7 @@ use crate::notify::Notifier;
 use crate::output::{Output, WriteError};
 use crate::signals::Signals;
 use crate::stats::{self, Gauges, Stats};
-use crate::tracker::{Change, State, Tracked};
+use crate::tracker::{Change, Event, State, Tracked};
 
 mod deliver;
 mod identify;
@@ -121,6 +121,9 @@ struct Collector<'a> {
     max_open: usize,
     /// Directory listings made this cycle to look for rotated files.
     listings: HashMap<PathBuf, Vec<Vec<u8>>>,
+    /// Paths and directories that could not be read this cycle: a file
+    /// there that was not seen is not known to be gone.
+    unknown: HashSet<PathBuf>,
     order: Vec<u64>,
     buf: Vec<u8>,
     /// What one split of `buf` found: (is a piece, where).
@@ -269,6 +272,7 @@ impl<'a> Collector<'a> {
             dir_cache: discover::DirCache::default(),
             looks: 0,
             listings: HashMap::new(),
+            unknown: HashSet::new(),
             open_count: 0,
             max_open,
             order: Vec::new(),
@@ -286,9 +290,9 @@ impl<'a> Collector<'a> {
         self.next_seq += 1;
         let mut t = t;
         // Taken on now: found in this cycle's look (or, at start-up, in none yet).
-        t.seen_in = self.looks;
-        self.by_id.insert(t.id, seq);
-        self.latest_by_path.insert(t.path.clone(), seq);
+        t.seen_in(self.looks);
+        self.by_id.insert(t.id(), seq);
+        self.latest_by_path.insert(t.path().to_path_buf(), seq);
         self.files.insert(seq, Box::new(t));
         self.dirty = true;
         seq
@@ -379,17 +383,7 @@ impl<'a> Collector<'a> {
                 return;
             }
         };
-        let files = self
-            .files
-            .values()
-            .map(|t| {
-                let mut e = t.entry();
-                if t.finished {
-                    e.retired = Some(now);
-                }
-                e
-            })
-            .collect();
+        let files = self.files.values().map(|t| t.entry(now)).collect();
         let cp = Checkpoint { output, files };
         match self.store.save(&cp, self.settings.fsync) {
             Ok(_) => {
@@ -402,12 +396,8 @@ impl<'a> Collector<'a> {
                 self.dirty = false;
                 self.committed_output = output.map(|m: OutputMark| m.length);
                 for t in self.files.values_mut() {
-                    t.committed = (t.offset, t.after_cut, t.fingerprint);
-                    if t.finished {
-                        log::debug!("{} fully delivered; closed", show(&t.path));
-                        t.finished = false;
-                        t.file = None;
-                        t.state = State::Retired { at: now };
+                    if t.committed(now) {
+                        log::debug!("{} fully delivered; closed", show(t.path()));
                     }
                 }
             }
@@ -428,30 +418,28 @@ impl<'a> Collector<'a> {
         let now = unix_now();
         let before = self.files.len();
         let (by_id, by_path) = (&mut self.by_id, &mut self.latest_by_path);
-        self.files.retain(|&seq, t| match t.state {
-            State::Retired { at } if now.saturating_sub(at) > RETIRED_RETENTION_SECS => {
-                by_id.remove(&t.id);
-                if by_path.get(&t.path) == Some(&seq) {
-                    by_path.remove(&t.path);
-                }
-                false
+        self.files.retain(|&seq, t| {
+            if !t.expired(now, RETIRED_RETENTION_SECS) {
+                return true;
             }
-            _ => true,
+            by_id.remove(&t.id());
+            if by_path.get(t.path()) == Some(&seq) {
+                by_path.remove(t.path());
+            }
+            false
         });
         if self.files.len() != before {
             self.dirty = true;
         }
     }
 
-    /// A read of a tracked file failed. A followed file's descriptor is
-    /// dropped, so the next cycle opens the path again (ESTALE on NFS, a file
-    /// replaced under us); a gone file keeps its descriptor and is retried.
+    /// A read of a tracked file failed (see `Tracked::read_failed`).
     fn read_failed(&mut self, seq: u64, e: io::Error) {
         self.stats.read_errors += 1;
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
-        if t.state == State::Following && t.file.take().is_some() {
+        if t.read_failed() {
             self.open_count = self.open_count.saturating_sub(1);
         }
         let path = t.seen_at().to_path_buf();
@@ -462,6 +450,18 @@ impl<'a> Collector<'a> {
     fn unreadable(&mut self, path: &Path, e: io::Error) {
         self.stats.read_errors += 1;
         self.warn_once(path, format!("cannot read {}: {e}; retrying", show(path)));
+    }
+
+    /// Logs and counts what a transition of a tracked file said.
+    fn emit(&mut self, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Log(level, message) => log::log!(level, "{message}"),
+                Event::Rotation => self.stats.rotations += 1,
+                Event::Truncation => self.stats.truncations += 1,
+                Event::Dirty => self.dirty = true,
+            }
+        }
     }
 
     fn warn_once(&mut self, key: &Path, message: String) {
@@ -496,10 +496,7 @@ impl<'a> Collector<'a> {
             }
             if new.format != self.settings.format {
                 for t in self.files.values_mut() {
-                    t.encoder = crate::encode::Encoder::new(
-                        new.format,
-                        t.path.as_os_str().as_encoded_bytes(),
-                    );
+                    t.set_format(new.format);
                 }
             }
             self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
@@ -555,7 +552,7 @@ impl<'a> Collector<'a> {
         let mut gauges = Gauges::default();
         for t in self.files.values().filter(|t| t.is_active()) {
             gauges.files_watched += 1;
-            *gauges.lag.entry(t.path.clone()).or_default() += t.size.saturating_sub(t.offset);
+            *gauges.lag.entry(t.path().to_path_buf()).or_default() += t.lag();
         }
         if let Err(e) = stats::write_file(path, &stats::render(&self.stats, &gauges)) {
             self.warn_once(
@@ -582,26 +579,12 @@ impl<'a> Collector<'a> {
 /// The USR1 line.
 fn stats_line(files: &BTreeMap<u64, Box<Tracked>>, s: &Stats) -> String {
     let watched = files.values().filter(|t| t.is_active()).count();
-    let open = files.values().filter(|t| t.file.is_some()).count();
+    let open = files.values().filter(|t| t.is_open()).count();
     format!(
         "stats: {watched} files watched ({open} open), {} lines and {} bytes delivered, \
          {} rotations, {} truncations, {} read errors, {} write errors",
         s.lines, s.bytes, s.rotations, s.truncations, s.read_errors, s.write_errors
     )
-}
-
-/// Where a file no longer at its path turned out to be.
-enum Sibling {
-    /// Beside its path (or where it was last seen), same identity and head.
-    Found {
-        path: PathBuf,
-        size: u64,
-        after_cut: bool,
-    },
-    /// Nowhere to be found.
-    Absent,
-    /// Could not be checked this time (out of descriptors): ask again later.
-    Unknown,
 }
 
 /// What one stat of a path said.
@@ -620,15 +603,15 @@ fn open_verified(path: &Path, id: FileId) -> Option<fs::File> {
     (FileId::of(&meta) == id).then_some(file)
 }
 
-/// What a re-check of a grown or shrunk file found at its start.
-enum Head {
-    Same,
-    /// Shorter than what was read, same head: looked at again next cycle.
-    Shrunk,
-    /// Same head, fingerprint now covering more bytes.
-    Extended(Fingerprint),
-    /// Other content: read again from 0 with this fingerprint.
-    New(Fingerprint),
+/// The byte before `offset` in a file `size` long, when there is one: tells
+/// whether a checkpointed offset sits right after a cut piece of a long line
+/// (the checkpoint does not say; the file does).
+fn byte_before(file: &fs::File, offset: u64, size: u64) -> Option<u8> {
+    if offset == 0 || offset > size {
+        return None;
+    }
+    let mut before = [0u8; 1];
+    (identity::read_full_at(file, &mut before, offset - 1).ok() == Some(1)).then_some(before[0])
 }
 
 fn io_error(output: &Output, source: io::Error) -> Error {
