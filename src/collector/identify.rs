@@ -244,15 +244,17 @@ impl Collector<'_> {
     /// Generations of `path` that were created and rotated away between two
     /// looks (app.log -> app.log.1 -> app.log.2 within one interval, or while
     /// the collector was stopped): siblings nobody tracks, born after the
-    /// file last followed at `path` and before the one there now. They are
-    /// taken on, oldest first, before the new file. Needs birth times; they
-    /// may be equal (the kernel stamps them with a coarse clock), so the
-    /// bounds are inclusive and the files at the bounds are known already.
+    /// file last followed at `path` and before the one there now (`bounds`;
+    /// they may be equal, the kernel stamps them with a coarse clock, so the
+    /// bounds are inclusive and the files at the bounds are known already).
+    /// Also a sibling on the inode of a file known but no longer followed
+    /// whose birth time (or, where none is kept, head) differs: the inode was
+    /// freed and given to a new generation, which was rotated in turn. They
+    /// are taken on, oldest first, before the new file.
     pub(super) fn track_between(
         &mut self,
         path: &Path,
-        after: u64,
-        before: u64,
+        bounds: Option<(u64, u64)>,
         heads: [Option<Fingerprint>; 2],
     ) {
         let mut between = Vec::new();
@@ -262,10 +264,19 @@ impl Collector<'_> {
             };
             let born = identity::born(&meta);
             let id = FileId::of(&meta);
-            if !meta.is_file()
-                || self.by_id.contains_key(&id)
-                || !born.is_some_and(|b| after <= b && b <= before)
-            {
+            if !meta.is_file() {
+                continue;
+            }
+            let recycled = match self.by_id.get(&id).and_then(|seq| self.files.get(seq)) {
+                Some(t) if t.is_active() => continue,
+                Some(t) => Some((t.born(), t.fingerprint())),
+                None => None,
+            };
+            let in_bounds = match (bounds, born) {
+                (Some((after, before)), Some(b)) => after <= b && b <= before,
+                _ => false,
+            };
+            if recycled.is_none() && !in_bounds {
                 continue;
             }
             // A copytruncate copy of the predecessor is born after it too, but
@@ -273,29 +284,45 @@ impl Collector<'_> {
             let Some(file) = open_verified(&candidate, id) else {
                 continue;
             };
-            let copy = heads
-                .iter()
-                .flatten()
-                .any(|&fp| matches!(identity::recheck(&file, meta.len(), fp), Ok(Some(_))));
-            if !copy {
-                between.push((
-                    born,
-                    candidate,
-                    Look {
-                        id,
-                        size: meta.len(),
-                        born,
-                    },
-                ));
+            let starts_like = |fp| matches!(identity::recheck(&file, meta.len(), fp), Ok(Some(_)));
+            if let Some((then, fingerprint)) = recycled {
+                let other = match (then, born) {
+                    (Some(a), Some(b)) => a != b,
+                    _ => !starts_like(fingerprint),
+                };
+                if !other {
+                    continue;
+                }
             }
+            if heads.iter().flatten().any(|&fp| starts_like(fp)) {
+                continue;
+            }
+            let look = Look {
+                id,
+                size: meta.len(),
+                born,
+            };
+            between.push((born, candidate, look, recycled.is_some()));
         }
-        between.sort_by_key(|(born, _, _)| *born);
-        for (_, at, look) in between {
-            log::info!(
-                "{} was created and rotated to {} between two looks; reading it",
-                show(path),
-                show(&at)
-            );
+        between.sort_by_key(|(born, ..)| *born);
+        for (_, at, look, recycled) in between {
+            if recycled {
+                log::info!(
+                    "{} was deleted, and a new file there took its inode and was \
+                     rotated to {} between two looks; reading that one",
+                    show(path),
+                    show(&at)
+                );
+                if let Some(seq) = self.by_id.get(&look.id).copied() {
+                    self.untrack(seq);
+                }
+            } else {
+                log::info!(
+                    "{} was created and rotated to {} between two looks; reading it",
+                    show(path),
+                    show(&at)
+                );
+            }
             self.track_at(path, &at, look);
         }
     }
@@ -400,12 +427,7 @@ impl Collector<'_> {
             return;
         };
         log::debug!("{} is a new file on a recycled inode", show(path));
-        self.emit(t.forget());
-        self.by_id.remove(&t.id());
-        if self.latest_by_path.get(t.path()) == Some(&seq) {
-            self.latest_by_path.remove(t.path());
-        }
-        self.dirty = true;
+        self.forgotten(seq, &t);
         self.track_new(path, look);
         if let Some(new) = self
             .by_id
@@ -414,6 +436,24 @@ impl Collector<'_> {
         {
             new.succeeds(&t);
         }
+    }
+
+    /// Stops tracking file `seq`: another file took its inode.
+    fn untrack(&mut self, seq: u64) {
+        if let Some(t) = self.files.remove(&seq) {
+            self.forgotten(seq, &t);
+        }
+    }
+
+    /// File `seq`, `t`, was taken out of `files`: what it still held is
+    /// lost, and the maps forget it.
+    fn forgotten(&mut self, seq: u64, t: &Tracked) {
+        self.emit(t.forget());
+        self.by_id.remove(&t.id());
+        if self.latest_by_path.get(t.path()) == Some(&seq) {
+            self.latest_by_path.remove(t.path());
+        }
+        self.dirty = true;
     }
 
     /// A file not tracked yet: decide where it starts and track it.
@@ -428,9 +468,8 @@ impl Collector<'_> {
             // An empty head would match every file: it tells nothing.
             let heads =
                 [Some(p.fingerprint()), p.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
-            if let (Some(after), Some(before)) = (p.born(), look.born) {
-                self.track_between(path, after, before, heads);
-            }
+            let bounds = p.born().zip(look.born);
+            self.track_between(path, bounds, heads);
         }
         self.track_at(path, path, look);
     }
