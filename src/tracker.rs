@@ -248,6 +248,36 @@ pub enum Transition {
     LookAgain,
 }
 
+impl Transition {
+    /// Whether it comes of a re-check of a file whose size changed.
+    fn after_recheck(&self) -> bool {
+        matches!(
+            self,
+            Transition::Grew { .. }
+                | Transition::ShrunkOnce
+                | Transition::Truncated { .. }
+                | Transition::NewContent { .. }
+        )
+    }
+
+    /// Whether it changes something the checkpoint records (`Grew` does
+    /// when the fingerprint covers more; `apply` says so itself).
+    fn records_change(&self) -> bool {
+        matches!(
+            self,
+            Transition::Resume { .. }
+                | Transition::ResumeTruncated { .. }
+                | Transition::CameBack { .. }
+                | Transition::RotatedAway
+                | Transition::FoundBeside { .. }
+                | Transition::Vanished
+                | Transition::Retire
+                | Transition::Truncated { .. }
+                | Transition::NewContent { .. }
+        )
+    }
+}
+
 /// Something for the collector to do after a transition.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
@@ -632,16 +662,23 @@ impl Tracked {
     /// Carries out `transition` (from `decide` on this file); returns what
     /// the collector must log and count.
     pub fn apply(&mut self, transition: Transition) -> Vec<Event> {
-        use log::Level::{Debug, Info, Warn};
-        let now = Instant::now();
         let mut events = Vec::new();
+        if let Some((level, message)) = self.message(&transition) {
+            events.push(Event::Log(level, message));
+        }
+        let now = Instant::now();
         let was_following = self.state == State::Following;
+        let (rechecked, recorded) = (transition.after_recheck(), transition.records_change());
+        let steady = transition == Transition::Steady;
+        let shrunk = transition == Transition::ShrunkOnce;
         match transition {
             Transition::Unchanged
             | Transition::LookBeside
             | Transition::CheckHead
             | Transition::Recycled
-            | Transition::LookAgain => {}
+            | Transition::LookAgain
+            | Transition::Steady
+            | Transition::ShrunkOnce => {}
             Transition::Resized { size } => self.size = size,
             Transition::Resume {
                 size,
@@ -649,81 +686,36 @@ impl Tracked {
                 fingerprint,
                 after_cut,
             } => {
-                events.push(Event::Log(
-                    Debug,
-                    format!(
-                        "resuming {} at offset {}",
-                        show(&self.path),
-                        self.cursor.offset
-                    ),
-                ));
-                self.fingerprint = fingerprint;
-                self.born = born;
+                (self.fingerprint, self.born, self.size) = (fingerprint, born, size);
                 self.state = State::Following;
-                self.size = size;
                 self.cursor = Cursor::at(self.cursor.offset, after_cut);
                 self.committed = (self.cursor, self.fingerprint);
-                events.push(Event::Dirty);
             }
             Transition::ResumeTruncated {
                 size,
                 born,
                 fingerprint,
             } => {
-                events.push(Event::Log(
-                    Warn,
-                    format!(
-                        "{} was truncated (size {size} < checkpointed offset {}); \
-                         reading it again from the start",
-                        show(&self.path),
-                        self.cursor.offset
-                    ),
-                ));
-                self.before_truncation = Some(self.fingerprint);
-                self.born = born;
+                (self.born, self.size) = (born, size);
                 self.state = State::Following;
-                self.size = size;
+                self.before_truncation = Some(self.fingerprint);
                 self.restart(fingerprint);
                 self.committed = (self.cursor, self.fingerprint);
-                events.extend([Event::Truncation, Event::Dirty]);
+                events.push(Event::Truncation);
             }
             Transition::CameBack { size } => {
-                events.push(Event::Log(
-                    Debug,
-                    format!(
-                        "{} is back in view at {}",
-                        show(&self.path),
-                        show(self.seen_at())
-                    ),
-                ));
                 self.state = State::Following;
                 self.size = size;
-                events.push(Event::Dirty);
             }
             Transition::RotatedAway => {
-                events.push(Event::Log(
-                    Info,
-                    format!(
-                        "{} was renamed away or deleted; reading the rest of it",
-                        show(&self.path)
-                    ),
-                ));
                 self.state = State::Gone { since: now };
-                events.extend([Event::Rotation, Event::Dirty]);
+                events.push(Event::Rotation);
             }
             Transition::FoundBeside {
                 path,
                 size,
                 after_cut,
             } => {
-                events.push(Event::Log(
-                    Info,
-                    format!(
-                        "{} was renamed away (to {}); reading the rest of it",
-                        show(&self.path),
-                        show(&path)
-                    ),
-                ));
                 if self.state == State::Missing {
                     // Taken up from the checkpoint: its offset is committed.
                     self.cursor = Cursor::at(self.cursor.offset, after_cut);
@@ -732,93 +724,110 @@ impl Tracked {
                 self.set_seen_at(&path);
                 self.size = size;
                 self.state = State::Gone { since: now };
-                events.extend([Event::Rotation, Event::Dirty]);
+                events.push(Event::Rotation);
             }
             Transition::Vanished => {
-                events.push(Event::Log(
-                    Warn,
-                    format!(
-                        "{} (inode {}) was renamed away or deleted and is not found \
-                         beside it; what it held after offset {} is not delivered",
-                        show(&self.path),
-                        self.id.ino,
-                        self.cursor.offset
-                    ),
-                ));
                 self.state = State::Missing;
                 if was_following {
                     events.push(Event::Rotation);
                 }
-                events.push(Event::Dirty);
             }
             Transition::Retire => {
-                if was_following {
-                    events.push(Event::Log(
-                        Info,
-                        format!("{} was renamed away or deleted", show(&self.path)),
-                    ));
-                    events.push(Event::Rotation);
-                }
                 self.file = None;
                 self.state = State::Retired { at: unix_now() };
-                events.push(Event::Dirty);
+                if was_following {
+                    events.push(Event::Rotation);
+                }
             }
             Transition::Grew { fingerprint } => {
                 if fingerprint != self.fingerprint {
                     events.push(Event::Dirty);
                 }
                 self.fingerprint = fingerprint;
-                self.changed_at = Some(now);
-                self.shrink_seen = false;
             }
-            Transition::ShrunkOnce => {
-                events.push(Event::Log(
-                    Debug,
-                    format!(
-                        "{} looks shorter than what was read; looking again",
-                        show(&self.path)
-                    ),
-                ));
-                self.changed_at = Some(now);
-                self.shrink_seen = true;
-            }
-            Transition::Truncated { fingerprint } => {
-                events.push(Event::Log(
-                    Warn,
-                    format!(
-                        "{} was truncated (size {} < offset {}); reading it again from the start",
-                        show(&self.path),
-                        self.size,
-                        self.cursor.read_pos
-                    ),
-                ));
+            Transition::Truncated { fingerprint } | Transition::NewContent { fingerprint } => {
                 self.before_truncation = Some(self.fingerprint);
                 self.restart(fingerprint);
-                self.changed_at = Some(now);
-                events.extend([Event::Truncation, Event::Dirty]);
+                events.push(Event::Truncation);
             }
-            Transition::NewContent { fingerprint } => {
-                events.push(Event::Log(
-                    Warn,
-                    format!(
-                        "{} has new content at its start (truncated and rewritten); \
-                         reading it again from the start",
-                        show(&self.path)
-                    ),
-                ));
-                self.before_truncation = Some(self.fingerprint);
-                self.restart(fingerprint);
-                self.changed_at = Some(now);
-                events.extend([Event::Truncation, Event::Dirty]);
-            }
-            Transition::Steady => self.shrink_seen = false,
             Transition::GrewWhileGone { size } => {
                 self.size = size;
                 self.state = State::Gone { since: now };
             }
             Transition::SizeOverstated => self.size = self.cursor.read_pos,
         }
+        // A size change was looked at: the file changed lately, and a shrink
+        // seen once is remembered until the next look.
+        if rechecked {
+            self.changed_at = Some(now);
+        }
+        self.shrink_seen = shrunk || self.shrink_seen && !rechecked && !steady;
+        if recorded {
+            events.push(Event::Dirty);
+        }
         events
+    }
+
+    /// What is logged about `transition`, said of the file as it is before it.
+    fn message(&self, transition: &Transition) -> Option<(log::Level, String)> {
+        use log::Level::{Debug, Info, Warn};
+        let path = show(&self.path);
+        let offset = self.cursor.offset;
+        Some(match transition {
+            Transition::Resume { .. } => (Debug, format!("resuming {path} at offset {offset}")),
+            Transition::ResumeTruncated { size, .. } => (
+                Warn,
+                format!(
+                    "{path} was truncated (size {size} < checkpointed offset {offset}); \
+                     reading it again from the start"
+                ),
+            ),
+            Transition::CameBack { .. } => (
+                Debug,
+                format!("{path} is back in view at {}", show(self.seen_at())),
+            ),
+            Transition::RotatedAway => (
+                Info,
+                format!("{path} was renamed away or deleted; reading the rest of it"),
+            ),
+            Transition::FoundBeside { path: at, .. } => (
+                Info,
+                format!(
+                    "{path} was renamed away (to {}); reading the rest of it",
+                    show(at)
+                ),
+            ),
+            Transition::Vanished => (
+                Warn,
+                format!(
+                    "{path} (inode {}) was renamed away or deleted and is not found \
+                     beside it; what it held after offset {offset} is not delivered",
+                    self.id.ino
+                ),
+            ),
+            Transition::Retire if self.state == State::Following => {
+                (Info, format!("{path} was renamed away or deleted"))
+            }
+            Transition::ShrunkOnce => (
+                Debug,
+                format!("{path} looks shorter than what was read; looking again"),
+            ),
+            Transition::Truncated { .. } => (
+                Warn,
+                format!(
+                    "{path} was truncated (size {} < offset {}); reading it again from the start",
+                    self.size, self.cursor.read_pos
+                ),
+            ),
+            Transition::NewContent { .. } => (
+                Warn,
+                format!(
+                    "{path} has new content at its start (truncated and rewritten); \
+                     reading it again from the start"
+                ),
+            ),
+            _ => return None,
+        })
     }
 
     /// Starts over from the beginning with the head `fingerprint`.

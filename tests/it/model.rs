@@ -79,6 +79,10 @@ enum Step {
     CopyTruncate,
     /// Remove `app.log`.
     Delete,
+    /// Remove `app.log`, write complete lines to a new one (which ext4
+    /// usually gives the freed inode number), and rotate that away too: one
+    /// generation on a recycled inode that no run sees at `app.log`.
+    Recycle(Vec<u16>),
     /// Create an empty `app.log` if there is none.
     Recreate,
     /// `--once`.
@@ -100,6 +104,7 @@ impl fmt::Debug for Step {
             Step::Rotate => f.write_str("Rotate"),
             Step::CopyTruncate => f.write_str("CopyTruncate"),
             Step::Delete => f.write_str("Delete"),
+            Step::Recycle(pads) => write!(f, "Recycle{pads:?}"),
             Step::Recreate => f.write_str("Recreate"),
             Step::Run => f.write_str("Run"),
             Step::Restart => f.write_str("Restart"),
@@ -121,6 +126,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::CopyTruncate),
         1 => Just(Step::Delete),
         1 => Just(Step::Recreate),
+        1 => pads(1..=3).prop_map(Step::Recycle),
         4 => Just(Step::Run),
         1 => Just(Step::Restart),
         2 => Just(Step::Crash),
@@ -315,6 +321,8 @@ impl Collector {
         // A copytruncate copy is born after its original too but starts like
         // it, and is left out.
         let mut between: Vec<(u128, usize, usize)> = Vec::new();
+        // Entries whose inode a generation read as between took.
+        let mut replaced: Vec<usize> = Vec::new();
         let newest = if replaced_newest {
             None
         } else {
@@ -326,13 +334,23 @@ impl Collector {
                     let Some(fid) = *fid else { continue };
                     let f = &w.files[fid];
                     let Some(b) = f.id.born else { continue };
-                    let known = self.entries.iter().any(|e| e.id.ino == f.id.ino);
+                    let known = self.entries.iter().position(|e| e.id.ino == f.id.ino);
+                    // On the inode of a file no longer followed, born later:
+                    // the inode was freed and given to a new generation,
+                    // rotated in turn before a run saw it at app.log.
+                    let recycled = known.filter(|&i| {
+                        Some(i) != at_live
+                            && !gone.iter().any(|(j, _)| *j == i)
+                            && !same_birth(self.entries[i].id, f.id)
+                    });
                     // An empty head tells nothing (nothing was read from it).
                     let starts_like = |h: &Vec<u8>| !h.is_empty() && f.content.starts_with(h);
                     let like_p =
                         starts_like(&p.head) || p.prior_head.as_ref().is_some_and(starts_like);
-                    if !known && after <= b && b <= before && !like_p {
+                    let in_bounds = known.is_none() && after <= b && b <= before;
+                    if (in_bounds || recycled.is_some()) && !like_p {
                         between.push((b, k, fid));
+                        replaced.extend(recycled);
                     }
                 }
             }
@@ -453,6 +471,11 @@ impl Collector {
                 e.fid = fid;
             }
         }
+        let mut i = 0;
+        self.entries.retain(|_| {
+            i += 1;
+            !replaced.contains(&(i - 1))
+        });
         self.delivered.extend_from_slice(&out);
         out
     }
@@ -526,17 +549,29 @@ impl Case {
                     rest: l[at..].to_vec(),
                 });
             }
-            Step::Rotate => match self.world.live.take() {
-                None => self.note(format!("no {LIVE}: nothing to rotate")),
-                Some(fid) => {
-                    self.shift();
-                    let to = rotated_name(0);
-                    self.s.rename(LIVE, &to);
-                    self.note(format!("g{fid:03} renamed to {to}"));
-                    self.world.files[fid].name = Some(to);
-                    self.world.rotated[0] = Some(fid);
-                }
-            },
+            Step::Rotate => self.rotate(),
+            Step::Recycle(pads) => {
+                let freed = self.world.live.take().map(|fid| {
+                    self.s.remove(LIVE);
+                    self.world.files[fid].name = None;
+                    self.world.files[fid].id.ino
+                });
+                let (mut f, fid) = self.open_live();
+                let bytes = self.lines_for(fid, pads);
+                f.write_all(&bytes).expect("append");
+                self.world.files[fid].content.extend_from_slice(&bytes);
+                let recycled = freed == Some(self.world.files[fid].id.ino);
+                self.note(format!(
+                    "{LIVE} deleted and written anew: g{fid:03}, {} lines, {}",
+                    pads.len(),
+                    if recycled {
+                        "on the freed inode"
+                    } else {
+                        "on another inode"
+                    }
+                ));
+                self.rotate();
+            }
             Step::CopyTruncate => match self.world.live {
                 None => self.note(format!("no {LIVE}: nothing to rotate")),
                 Some(old) => {
@@ -578,6 +613,21 @@ impl Case {
             Step::Crash => self.run(true)?,
         }
         self.check_files()
+    }
+
+    /// Shifts the rotated files and renames `app.log` to `app.log.1`.
+    fn rotate(&mut self) {
+        match self.world.live.take() {
+            None => self.note(format!("no {LIVE}: nothing to rotate")),
+            Some(fid) => {
+                self.shift();
+                let to = rotated_name(0);
+                self.s.rename(LIVE, &to);
+                self.note(format!("g{fid:03} renamed to {to}"));
+                self.world.files[fid].name = Some(to);
+                self.world.rotated[0] = Some(fid);
+            }
+        }
     }
 
     fn add(&mut self, id: Id, name: &str, content: Vec<u8>, copy: bool) -> usize {
