@@ -554,7 +554,8 @@ fn deleted_file_held_open_for_its_unread_bytes_is_drained_then_closed() {
         });
         assert!(held.is_some(), "app.log was never held open");
     } else {
-        eprintln!("no /proc: descriptor checks skipped");
+        // The delivery is still checked below.
+        skip("no /proc: the descriptors are not checked");
     }
     s.remove("app.log");
     if has_proc {
