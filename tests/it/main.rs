@@ -12,6 +12,7 @@ mod faults;
 mod model;
 mod notify;
 mod output;
+mod regression;
 mod rotation;
 mod rotation_styles;
 mod scale;
