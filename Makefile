@@ -23,9 +23,11 @@ build:
 release:
 	$(CARGO) build --locked --release
 
-# The project's test command (CI runs it too).
+# The project's test command (CI runs it too). CARGO_TEST_ARGS: a filter,
+# or `-- --skip NAME`.
+CARGO_TEST_ARGS ?=
 test:
-	$(CARGO) test --locked
+	$(CARGO) test --locked $(CARGO_TEST_ARGS)
 
 lint:
 	$(CARGO) fmt --check

@@ -6,7 +6,13 @@
 //! touching a mapped page past the new end raises SIGBUS. A handler catches
 //! a SIGBUS inside the one window mapped at a time, maps zero pages over the
 //! rest of the window and notes it: the scan goes on over zeros, and its
-//! result is thrown away. A SIGBUS anywhere else keeps its default action.
+//! result is thrown away. A SIGBUS anywhere else keeps its default action,
+//! and so does one in the window whose zero pages cannot be mapped.
+//!
+//! This relies on Linux: `mmap` is not on POSIX's list of async-signal-safe
+//! functions, but it is a plain system call there, safe in a handler in
+//! practice; `MAP_FIXED` replaces the pages of the range in one step; and the
+//! access that faulted is executed again when the handler returns.
 
 use std::fs::File;
 use std::io;
@@ -74,10 +80,19 @@ impl Window {
     }
 
     /// The mapped bytes. Past a truncation they read as zeros (see `faulted`).
+    /// A process writing to the file may change them while they are borrowed.
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the mapping covers skip + len readable bytes for as long as
         // self lives; pages the file lost are replaced by zero pages by the
-        // SIGBUS handler, so every byte stays readable.
+        // SIGBUS handler, so every byte stays readable (where that fails, the
+        // process dies of the SIGBUS instead). The mapping is shared: a writer
+        // to the file (or a truncation, then zeros) can change the bytes under
+        // this shared slice, which Rust otherwise assumes do not change. They
+        // are only scanned for newlines, and the scan's result is thrown away
+        // when the window faulted; what a concurrent write does to it is what
+        // a read racing with the write would do. No Rust invariant depends on
+        // the bytes' values (they are plain u8: any value is valid), and the
+        // slice is never written through.
         unsafe { std::slice::from_raw_parts((self.base as *const u8).add(self.skip), self.len) }
     }
 
@@ -124,10 +139,14 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     if start <= addr && addr < end {
         let page = PAGE.load(Ordering::Relaxed);
         let from = addr - addr % page;
-        // SAFETY: replaces pages inside our own window with anonymous zero
-        // pages (mmap is a plain system call, safe in a handler); the
-        // faulting read is then restarted and reads zeros.
-        unsafe {
+        // SAFETY: replaces pages inside our own window, [from, end), with
+        // anonymous zero pages. This relies on Linux: mmap is a plain system
+        // call there (not async-signal-safe by POSIX, safe in a handler in
+        // practice: no lock, no allocation in user space); MAP_FIXED replaces
+        // whatever the range held in one step, and only our own window is in
+        // that range; returning from the handler executes the faulting access
+        // again, and it reads zeros.
+        let zeros = unsafe {
             libc::mmap(
                 from as *mut libc::c_void,
                 end - from,
@@ -135,7 +154,17 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
                 0,
-            );
+            )
+        };
+        if zeros == libc::MAP_FAILED {
+            // The pages are still the file's: the access would fault again,
+            // for ever. The default action instead: it ends the process with
+            // SIGBUS when the access is executed again.
+            // SAFETY: resetting a disposition is async-signal-safe.
+            unsafe {
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
+            }
+            return;
         }
         FAULTED.store(true, Ordering::SeqCst);
     } else {

@@ -242,18 +242,78 @@ fn state_dir_is_created_0700_and_checkpoint_file_0600() {
     assert_eq!(mode(&state.join("checkpoints")), 0o600);
 }
 
+/// The user root runs the collector as where a test is about other users.
+const NOBODY: libc::uid_t = 65534;
+
+/// The collector command, run as `NOBODY` when the test runs as root, from
+/// a copy of the binary in the scenario's dir (the build tree may be out of
+/// that user's reach), with the scenario's dir opened to it. `None`, after
+/// saying why, where that user cannot run it.
+fn as_other_user(s: &Scenario, args: &[&str]) -> Option<std::process::Command> {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some(s.bare_command(args));
+    }
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = s.path("log-collector");
+    fs::copy(env!("CARGO_BIN_EXE_log-collector"), &bin).expect("copy the binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let command = |args: &[&str]| {
+        let mut cmd = program(bin.to_str().unwrap());
+        cmd.current_dir(s.dir.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("RUST_BACKTRACE", "0");
+        // SAFETY: between fork and exec only setgroups, setgid and setuid,
+        // which are async-signal-safe, and an io::Error from errno.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(NOBODY) != 0
+                    || libc::setuid(NOBODY) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd
+    };
+    match command(&["--version"]).output() {
+        Ok(out) if out.status.success() => Some(command(args)),
+        Ok(out) => {
+            skip(&format!(
+                "the collector does not run as uid {NOBODY}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            None
+        }
+        Err(e) => {
+            skip(&format!("cannot run the collector as uid {NOBODY}: {e}"));
+            None
+        }
+    }
+}
+
 #[test]
 fn xdg_state_home_is_the_default_state_dir_for_other_users() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        eprintln!("skipped: root's default is /var/lib/log-collector");
-        return;
-    }
+    use std::os::unix::fs::PermissionsExt;
     let s = Scenario::new();
     s.write("a.log", b"x\n");
-    let mut cmd = s.bare_command(&["--once", "a.log"]);
+    fs::set_permissions(s.path("a.log"), fs::Permissions::from_mode(0o644)).unwrap();
+    let xdg = s.path("xdg");
+    fs::create_dir(&xdg).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&xdg, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let Some(mut cmd) = as_other_user(&s, &["--once", "a.log"]) else {
+        return;
+    };
     cmd.env_remove("STATE_DIRECTORY")
-        .env("XDG_STATE_HOME", s.path("xdg"));
+        .env("XDG_STATE_HOME", &xdg);
     let r = Daemon::start(cmd).wait_exit();
     assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(

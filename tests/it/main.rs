@@ -13,6 +13,7 @@ mod model;
 mod notify;
 mod output;
 mod recycle;
+mod regression;
 mod rotation;
 mod rotation_styles;
 mod scale;

@@ -27,7 +27,8 @@ fn ready_after_the_first_cycle_then_watchdog_pings_then_stopping() {
         recv(&sock),
         "READY=1\nSTATUS=following 1 files; 2 lines delivered"
     );
-    assert_eq!(d.stdout(), b"one\ntwo\n");
+    // Written before READY, but read from the pipe by another thread here.
+    d.wait_stdout_eq(b"one\ntwo\n");
     // Half of WATCHDOG_USEC, though the interval is longer.
     assert_eq!(recv(&sock), "WATCHDOG=1");
     assert_eq!(recv(&sock), "WATCHDOG=1");

@@ -332,19 +332,23 @@ fn delete_and_recreate_thirty_times_in_a_tight_loop_delivers_every_generation_on
 }
 
 /// Deletes app.log and creates it again with `content` while the collector is
-/// frozen, so it sees one change; reports whether the inode was recycled.
+/// frozen, so it sees one change; returns whether the new file got the old
+/// one's inode. The collector lets the idle file go first: an inode it still
+/// held open would not be free to be handed out again.
 fn recreate_frozen(s: &Scenario, d: &Daemon, content: &[u8]) -> bool {
+    wait_closed(s, d, "app.log");
     let before = inode(s, "app.log");
     d.freeze();
     s.remove("app.log");
     s.append("app.log", content);
     let recycled = inode(s, "app.log") == before;
     d.thaw();
-    if !recycled {
-        eprintln!("this filesystem gave the new file another inode; still checked");
-    }
     recycled
 }
+
+/// What a test on a recycled inode says when the filesystem gave the new
+/// file another one.
+const NOT_RECYCLED: &str = "the recreated file got another inode: no recycled inode to check";
 
 #[test]
 fn recreated_file_on_a_recycled_inode_is_read_from_zero_whether_longer_or_shorter() {
@@ -357,12 +361,18 @@ fn recreated_file_on_a_recycled_inode_is_read_from_zero_whether_longer_or_shorte
 
     // Longer: looks like growth, only the head tells it is another file.
     let longer = b"second generation, longer\nand two lines\n";
-    recreate_frozen(&s, &d, longer);
+    if !recreate_frozen(&s, &d, longer) {
+        skip(NOT_RECYCLED);
+        return;
+    }
     want.extend_from_slice(longer);
     wait_file_eq(&out, &want);
 
     // Shorter than what was read: also a new file from 0.
-    recreate_frozen(&s, &d, b"third\n");
+    if !recreate_frozen(&s, &d, b"third\n") {
+        skip(NOT_RECYCLED);
+        return;
+    }
     want.extend_from_slice(b"third\n");
     wait_file_eq(&out, &want);
 
@@ -384,7 +394,10 @@ fn recreated_file_on_a_recycled_inode_with_the_same_size_is_read_from_zero() {
     // Same inode (on ext4), same size: only something beyond (device,
     // inode, size) tells the files apart. Nothing is appended afterwards,
     // since growth has the head checked.
-    recreate_frozen(&s, &d, b"gen-2\n");
+    if !recreate_frozen(&s, &d, b"gen-2\n") {
+        skip(NOT_RECYCLED);
+        return;
+    }
     wait_file_eq(&out, b"gen-1\ngen-2\n");
     d.stop_ok();
     assert_same_bytes(&s.read("out.txt"), b"gen-1\ngen-2\n", "out.txt");
@@ -541,7 +554,8 @@ fn deleted_file_held_open_for_its_unread_bytes_is_drained_then_closed() {
         });
         assert!(held.is_some(), "app.log was never held open");
     } else {
-        eprintln!("no /proc: descriptor checks skipped");
+        // The delivery is still checked below.
+        skip("no /proc: the descriptors are not checked");
     }
     s.remove("app.log");
     if has_proc {

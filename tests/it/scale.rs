@@ -156,7 +156,7 @@ impl FdSampler {
 
 fn assert_under_limit(what: &str, (max, samples): (usize, usize)) {
     if samples == 0 {
-        eprintln!("no /proc: descriptors of {what} not counted");
+        skip(&format!("no /proc: descriptors of {what} not counted"));
         return;
     }
     assert!(
@@ -296,11 +296,6 @@ fn small_busy_files_are_served_while_a_64_mib_backlog_is_caught_up() {
     wait_file(&out, "the first bytes", |b| !b.is_empty());
     d.freeze();
     let at_freeze = fs::metadata(&out).map_or(0, |m| m.len());
-    assert!(
-        at_freeze < (big.len() as u64) / 2,
-        "{at_freeze} of {} bytes out before the test could act: too fast to probe",
-        big.len()
-    );
     s.append("small-a.log", &numbered("small-a", 2, 4));
     s.append("small-b.log", &numbered("small-b", 2, 4));
     d.thaw();
@@ -324,7 +319,12 @@ fn small_busy_files_are_served_while_a_64_mib_backlog_is_caught_up() {
     assert_same_bytes(&lines_starting_with(&got, "small-a"), &small_a, "small-a");
     assert_same_bytes(&lines_starting_with(&got, "small-b"), &small_b, "small-b");
 
-    // Positions by line: the small files' last lines come before the big one's.
+    // Positions by line: the small files' last lines come before the big one's,
+    // unless the big file was all out before they were written.
+    if at_freeze >= big.len() as u64 {
+        skip("the whole backlog was delivered before the small files got their lines");
+        return;
+    }
     let position = |line: &[u8]| {
         got.split_inclusive(|&b| b == b'\n')
             .position(|l| l == line)
@@ -351,35 +351,46 @@ fn soft_nofile(pid: i32) -> Option<u64> {
 #[test]
 #[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on 32-bit ARM
 fn soft_descriptor_limit_is_raised_but_not_for_the_output_command() {
-    // Soft 256 under a hard limit of at least 1024 (skipped where the hard
-    // limit is lower).
-    let mut hard = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one struct through the pointer we pass.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
-    if (hard.rlim_max as u64) < 1024 || soft_nofile(std::process::id() as i32).is_none() {
+    // Soft 256 under a hard limit of at least 1024: a lower hard limit is
+    // raised for the collector where that is allowed (CAP_SYS_RESOURCE, as
+    // root has it), else the test is skipped.
+    if soft_nofile(std::process::id() as i32).is_none() {
+        skip("no /proc/<pid>/limits to read the collector's limit from");
         return;
     }
     let s = Scenario::new();
     s.append("a.log", b"one\n");
-    let mut cmd = s.command(&["-o", "|ulimit -Sn > child-nofile; cat > out.txt", "a.log"]);
-    // SAFETY: between fork and exec only setrlimit, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut limit = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            limit.rlim_cur = 256;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    let soft_256 = |cmd: &mut Command| {
+        // SAFETY: between fork and exec only getrlimit and setrlimit, which
+        // are async-signal-safe, and an io::Error from errno.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                if (limit.rlim_max as u64) < NOFILE {
+                    limit.rlim_max = NOFILE as libc::rlim_t;
+                }
+                limit.rlim_cur = 256;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    };
+    let mut probe = Command::new("true");
+    soft_256(&mut probe);
+    if let Err(e) = probe.status() {
+        skip(&format!(
+            "the hard descriptor limit is under {NOFILE} and cannot be raised: {e}"
+        ));
+        return;
     }
+    let mut cmd = s.command(&["-o", "|ulimit -Sn > child-nofile; cat > out.txt", "a.log"]);
+    soft_256(&mut cmd);
     let d = Daemon::start(cmd);
     wait_file(&s.path("out.txt"), "the line", |b| b == b"one\n");
     let raised = soft_nofile(d.pid()).expect("limits of the collector");

@@ -551,3 +551,22 @@ pub fn env_seed(name: &str) -> u64 {
         seed => seed,
     }
 }
+
+/// Whether `LOG_COLLECTOR_STRICT=1` is set: then a test whose precondition
+/// this machine does not meet fails instead of being skipped.
+pub fn strict() -> bool {
+    std::env::var("LOG_COLLECTOR_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// For a test that cannot check what it is about here (a missing
+/// precondition): prints `SKIPPED: <test>: <reason>` to stderr, and the
+/// caller returns; under `LOG_COLLECTOR_STRICT=1` the test fails instead.
+#[track_caller]
+pub fn skip(reason: &str) {
+    let current = thread::current();
+    let test = current.name().unwrap_or("a test");
+    if strict() {
+        panic!("{test}: precondition missing (LOG_COLLECTOR_STRICT=1): {reason}");
+    }
+    eprintln!("SKIPPED: {test}: {reason}");
+}

@@ -1,0 +1,199 @@
+//! One test per defect found, named after what it checks: each failed on the
+//! code it was written against and passes once the defect is fixed.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+#[test]
+fn a_deleted_idle_files_last_partial_line_is_delivered_with_a_newline_before_the_new_file() {
+    let s = Scenario::new();
+    s.append("app.log", b"a\nb");
+    let d = s.spawn(&["-i", "50ms", "app.log"]);
+    d.wait_stdout_eq(b"a\n");
+    // Idle: the collector lets the file's descriptor go after two quiet
+    // intervals, while `b` still waits for its newline. Waited for until it
+    // is closed, or for five intervals where it stays open or /proc does
+    // not tell.
+    let started = Instant::now();
+    let target = fs::canonicalize(s.path("app.log")).unwrap();
+    wait_until("app.log closed or five intervals", || {
+        let open =
+            fd_targets(d.pid()).is_some_and(|fds| fds.iter().any(|f| Path::new(f) == target));
+        (!open || started.elapsed() > Duration::from_millis(250)).then_some(())
+    });
+    d.wait_cycles(1);
+    s.remove("app.log");
+    s.append("app.log", b"c\n");
+    d.wait_stdout("the new file's line", |out| out.ends_with(b"c\n"));
+    let r = d.stop_ok();
+    assert_eq!(
+        r.stdout_str(),
+        "a\nb\nc\n",
+        "the deleted file's partial line, then the new file\nstderr:\n{}",
+        r.stderr
+    );
+}
+
+/// Rewrites the checkpoint so that its one file's offset is `offset`, its
+/// recorded size left as it is; checks that size is the file's real size.
+fn checkpoint_offset(s: &Scenario, file: &Path, offset: u64) {
+    let path = s.checkpoint_path();
+    let text = fs::read_to_string(&path).expect("read the checkpoint");
+    let size = fs::metadata(file).expect("stat").len();
+    let mut files = 0;
+    let edited: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(' ').collect();
+            if fields[0] != "file" {
+                return line.to_string();
+            }
+            // file <dev> <ino> <born|-> <offset> <size> ...
+            files += 1;
+            assert_eq!(fields[5], size.to_string(), "recorded size: {line}");
+            let offset = offset.to_string();
+            fields[4] = &offset;
+            fields.join(" ")
+        })
+        .collect();
+    assert_eq!(files, 1, "one file in the checkpoint:\n{text}");
+    fs::write(&path, edited.join("\n") + "\n").expect("write the checkpoint");
+}
+
+#[test]
+fn a_checkpointed_offset_beyond_the_size_is_a_truncation_though_the_recorded_size_matches() {
+    let s = Scenario::new();
+    s.append("app.log", b"one\ntwo\n");
+    let r = s.once(&["app.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.stdout_str(), "one\ntwo\n");
+    checkpoint_offset(&s, &s.path("app.log"), 20);
+
+    let r = s.once(&["app.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout_str(),
+        "one\ntwo\n",
+        "read again from 0\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("truncated"), "not logged:\n{}", r.stderr);
+
+    // Resumed at its end from then on.
+    s.append("app.log", b"three\nfour\nfive\n");
+    let r = s.once(&["app.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.stdout_str(), "three\nfour\nfive\n", "{}", r.stderr);
+}
+
+#[test]
+fn a_checkpointed_offset_beyond_the_size_is_a_truncation_though_the_file_grows_past_it_at_once() {
+    let s = Scenario::new();
+    s.append("app.log", b"one\ntwo\n");
+    let r = s.once(&["app.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    checkpoint_offset(&s, &s.path("app.log"), 20);
+
+    // The daemon's first cycle, then growth past the checkpointed offset
+    // before its second: a cycle every hour, and one on each SIGUSR1.
+    let sock_path = s.path("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut cmd = s.command(&["-i", "1h", "app.log"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path);
+    let d = Daemon::start(cmd);
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("READY after the first cycle");
+    assert!(buf[..n].starts_with(b"READY=1"), "{:?}", &buf[..n]);
+    s.append("app.log", b"three\nfour\nfive\n");
+    d.wait_cycles(1);
+    d.wait_stdout("the last line", |out| out.ends_with(b"ive\n"));
+    let r = d.stop_ok();
+    assert_eq!(
+        r.stdout_str(),
+        "one\ntwo\nthree\nfour\nfive\n",
+        "read again from 0\nstderr:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("truncated"), "not logged:\n{}", r.stderr);
+}
+
+/// Gives a directory its mode back when dropped, so the temp dir can go.
+struct ModeBack(PathBuf, u32);
+
+impl Drop for ModeBack {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(self.1));
+    }
+}
+
+/// `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` (linux/capability.h).
+const PERMISSION_OVERRIDES: [libc::c_ulong; 2] = [1, 2];
+
+/// Makes `cmd` run without the capabilities that pass over permission bits
+/// (root has them): dropped from the bounding set before exec, they are not
+/// regained. Where that is not allowed, nothing changes; the caller checks.
+fn without_permission_overrides(cmd: &mut Command) {
+    // SAFETY: between fork and exec only prctl, which is async-signal-safe;
+    // its result is ignored.
+    unsafe {
+        cmd.pre_exec(|| {
+            for cap in PERMISSION_OVERRIDES {
+                libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn an_unreadable_pattern_directory_is_not_taken_for_the_files_absence() {
+    let s = Scenario::new();
+    let dir = s.path("d");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    s.append("d/app.log", b"one\n");
+    let _back = ModeBack(dir.clone(), 0o755);
+
+    // Whether a process started like the collector is stopped by the mode.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+    let mut probe = Command::new("cat");
+    probe.arg(s.path("d/app.log")).current_dir(s.dir.path());
+    without_permission_overrides(&mut probe);
+    let readable = probe.output().map(|o| o.status.success()).unwrap_or(false);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    if readable {
+        skip("a directory of mode 000 does not stop the collector here");
+        return;
+    }
+
+    let mut cmd = s.command(&["-i", "100ms", "d/*.log"]);
+    without_permission_overrides(&mut cmd);
+    let d = Daemon::start(cmd);
+    d.wait_stdout_eq(b"one\n");
+    s.append("d/app.log", b"two\nthr");
+    d.wait_stdout_eq(b"one\ntwo\n");
+    // The file is still there, only out of reach: no reason to drain it
+    // and send `thr` as a line of its own.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+    d.wait_cycles(3);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    s.append("d/app.log", b"ee\n");
+    d.wait_stdout("the rest of the line", |out| out.ends_with(b"ee\n"));
+    let r = d.stop_ok();
+    assert_eq!(r.stdout_str(), "one\ntwo\nthree\n", "stderr:\n{}", r.stderr);
+    for gone in ["renamed away or deleted", "is gone", "does not exist"] {
+        assert!(
+            !r.stderr.contains(gone),
+            "an unreadable directory was taken for the file's absence ({gone:?}):\n{}",
+            r.stderr
+        );
+    }
+}
