@@ -3,11 +3,16 @@
 //! The file is versioned, line-oriented text, one line per tracked file:
 //!
 //! ```text
-//! log-collector-checkpoints 1
+//! log-collector-checkpoints 2
 //! output <dev> <ino> <committed length>          (file output only)
-//! file <dev> <ino> <born|-> <offset> <size> <fp length> <fp hash> <prior fp|-> <retired at|-> <path>
+//! file <dev> <ino> <born|-> <offset> <size> <fp length> <fp hash> <prior|-> <retired at|-> <path>
 //! end <number of file lines>
 //! ```
+//!
+//! `prior` is the fingerprint before the file was last truncated in place,
+//! `length:hash`, followed in version 2 by `@` and the file's change time
+//! (ns) when that truncation was seen, where known. Version 1 files (without
+//! the change time) are read too.
 //!
 //! Paths are escaped (`\\`, and `\xHH` for every byte outside `!`..`~`) so
 //! spaces, newlines and non-UTF-8 bytes round-trip. It is replaced atomically
@@ -26,7 +31,9 @@ use crate::error::{show, Error, IoContext};
 use crate::identity::{fnv1a, FileId, Fingerprint, FINGERPRINT_BYTES};
 
 const MAGIC: &str = "log-collector-checkpoints";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Older versions this build reads.
+const READS_ALSO: &[&str] = &["1"];
 
 /// One tracked file as saved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +50,10 @@ pub struct Entry {
     /// The fingerprint before the file was last truncated in place
     /// (`length:hash`): a copy made by copytruncate starts like that.
     pub prior: Option<Fingerprint>,
+    /// The file's change time (ns) when that truncation was seen: files
+    /// beside it born no later were there before it (copies, not later
+    /// generations).
+    pub copies_until: Option<u64>,
     /// Unix time at which the file was fully delivered and let go, if it was.
     pub retired: Option<u64>,
     /// The path it was followed under (as derived from PATH).
@@ -82,11 +93,14 @@ pub fn render(cp: &Checkpoint) -> Vec<u8> {
             "{} {} {} {:016x} ",
             e.offset, e.size, e.fingerprint.len, e.fingerprint.hash
         );
-        match e.prior {
-            Some(fp) => {
+        match (e.prior, e.copies_until) {
+            (Some(fp), Some(until)) => {
+                let _ = write!(out, "{}:{:016x}@{until} ", fp.len, fp.hash);
+            }
+            (Some(fp), None) => {
                 let _ = write!(out, "{}:{:016x} ", fp.len, fp.hash);
             }
-            None => out.extend_from_slice(b"- "),
+            (None, _) => out.extend_from_slice(b"- "),
         }
         write_optional(&mut out, e.retired);
         escape_path(e.path.as_os_str().as_bytes(), &mut out);
@@ -179,7 +193,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     format!("not a checkpoint file (expected `{MAGIC} {VERSION}`)"),
                 ));
             }
-            if fields[1] != VERSION.to_string() {
+            if fields[1] != VERSION.to_string() && !READS_ALSO.contains(&fields[1]) {
                 return Err(err(
                     n,
                     format!(
@@ -226,13 +240,22 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                 }
                 let hash = u64::from_str_radix(fields[7], 16)
                     .map_err(|_| err(n, "bad fingerprint".into()))?;
-                let prior = match fields[8].split_once(':') {
-                    None if fields[8] == "-" => None,
-                    Some((len, hash)) => {
+                let (prior, copies_until) = match fields[8].split_once(':') {
+                    None if fields[8] == "-" => (None, None),
+                    Some((len, rest)) => {
+                        let (hash, until) = match rest.split_once('@') {
+                            Some((hash, until)) => (hash, Some(until.parse::<u64>().ok())),
+                            None => (rest, None),
+                        };
                         let len = len.parse::<u64>().ok().filter(|&l| l <= FINGERPRINT_BYTES);
                         let hash = u64::from_str_radix(hash, 16).ok();
-                        match (len, hash) {
-                            (Some(len), Some(hash)) => Some(Fingerprint { len, hash }),
+                        match (len, hash, until) {
+                            (_, _, Some(None)) => {
+                                return Err(err(n, "bad prior change time".into()))
+                            }
+                            (Some(len), Some(hash), until) => {
+                                (Some(Fingerprint { len, hash }), until.flatten())
+                            }
                             _ => return Err(err(n, "bad prior fingerprint".into())),
                         }
                     }
@@ -250,6 +273,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     size,
                     fingerprint: Fingerprint { len: fp_len, hash },
                     prior,
+                    copies_until,
                     retired,
                     path: PathBuf::from(OsString::from_vec(path)),
                 });
@@ -438,6 +462,7 @@ mod tests {
                 hash: 0xdead_beef,
             },
             prior: None,
+            copies_until: None,
             retired: None,
             path: PathBuf::from(OsString::from_vec(path.to_vec())),
         }
@@ -453,7 +478,7 @@ mod tests {
             files: vec![entry(b"/var/log/my app.log", 42)],
         };
         let text = String::from_utf8(render(&cp)).unwrap();
-        assert!(text.contains("\nlog-collector-checkpoints 1\noutput 1 2 300\n"));
+        assert!(text.contains("\nlog-collector-checkpoints 2\noutput 1 2 300\n"));
         assert!(text.contains(
             "\nfile 2049 131 1795575055286183232 42 49 1024 00000000deadbeef - - /var/log/my\\x20app.log\nend 1\n"
         ));
@@ -536,12 +561,35 @@ mod tests {
         assert!(!state.join("checkpoints.tmp").exists());
     }
 
+    #[test]
+    fn version_1_is_read_and_the_prior_change_time_round_trips() {
+        let v1 = b"log-collector-checkpoints 1\n\
+                   file 1 2 - 5 5 5 00000000000000aa 3:00000000000000bb - a.log\nend 1\n";
+        let cp = parse(v1, "cp").unwrap();
+        assert_eq!(cp.files[0].prior, Some(Fingerprint { len: 3, hash: 0xbb }));
+        assert_eq!(cp.files[0].copies_until, None);
+        let mut e = entry(b"a.log", 5);
+        e.prior = Some(Fingerprint { len: 3, hash: 0xbb });
+        e.copies_until = Some(1_795_575_055_286_183_232);
+        let cp = Checkpoint {
+            output: None,
+            files: vec![e],
+        };
+        let text = render(&cp);
+        assert!(String::from_utf8_lossy(&text)
+            .contains(" 3:00000000000000bb@1795575055286183232 - a.log\n"));
+        assert_eq!(parse(&text, "cp").unwrap(), cp);
+        let bad = b"log-collector-checkpoints 2\n\
+                    file 1 2 - 5 5 5 00000000000000aa 3:00000000000000bb@x - a.log\nend 1\n";
+        assert!(parse(bad, "cp").is_err());
+    }
+
     proptest! {
         #[test]
         fn print_parse_round_trip(
             files in proptest::collection::vec(
                 ((any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>()), any::<u64>(), any::<u64>()),
-                 (0..=FINGERPRINT_BYTES, any::<u64>(), proptest::option::of((0..=FINGERPRINT_BYTES, any::<u64>())),
+                 (0..=FINGERPRINT_BYTES, any::<u64>(), proptest::option::of((0..=FINGERPRINT_BYTES, any::<u64>(), proptest::option::of(any::<u64>()))),
                   proptest::option::of(any::<u64>()), proptest::collection::vec(any::<u8>(), 1..40))),
                 0..6),
             output in proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
@@ -554,7 +602,8 @@ mod tests {
                     offset,
                     size,
                     fingerprint: Fingerprint { len, hash },
-                    prior: prior.map(|(len, hash)| Fingerprint { len, hash }),
+                    prior: prior.map(|(len, hash, _)| Fingerprint { len, hash }),
+                    copies_until: prior.and_then(|(_, _, until)| until),
                     retired,
                     path: PathBuf::from(OsString::from_vec(path)),
                 }).collect(),

@@ -18,6 +18,13 @@ pub fn born(meta: &Metadata) -> Option<u64> {
     u64::try_from(since.as_nanos()).ok()
 }
 
+/// A file's change time (ctime) in nanoseconds since the epoch, on the
+/// filesystem's clock: comparable with birth times on the same filesystem.
+pub fn changed(meta: &Metadata) -> Option<u64> {
+    let ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
+    u64::try_from(ns).ok()
+}
+
 /// What one look at a path tells.
 #[derive(Clone, Copy, Debug)]
 pub struct Stat {

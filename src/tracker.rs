@@ -174,9 +174,14 @@ pub enum Observation {
     Beside(Sibling),
     /// The size the open descriptor of a gone file reports.
     Fstat { size: u64 },
-    /// Before a read: how the size compares with what was read, and (when
-    /// it changed) what a re-check of the head found.
-    Recheck { change: Change, head: HeadCheck },
+    /// Before a read: how the size compares with what was read, (when it
+    /// changed) what a re-check of the head found, and (when that may mean
+    /// a truncation) the file's change time in ns.
+    Recheck {
+        change: Change,
+        head: HeadCheck,
+        changed: Option<u64>,
+    },
     /// A read at the offset found no bytes though the size said there were.
     ShortRead,
 }
@@ -232,11 +237,17 @@ pub enum Transition {
     /// size from an NFS attribute cache; looked at again next cycle.
     ShrunkOnce,
     /// Shorter than what was read (twice, or with another head): read again
-    /// from the start.
-    Truncated { fingerprint: Fingerprint },
+    /// from the start. `changed`: the file's change time then.
+    Truncated {
+        fingerprint: Fingerprint,
+        changed: Option<u64>,
+    },
     /// Not shorter, but other bytes at the start (truncated and rewritten
     /// past the offset between two looks): read again from the start.
-    NewContent { fingerprint: Fingerprint },
+    NewContent {
+        fingerprint: Fingerprint,
+        changed: Option<u64>,
+    },
     /// The size is what was read: nothing new.
     Steady,
     /// A gone file grew: not quiet yet.
@@ -356,17 +367,27 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
             Transition::GrewWhileGone { size }
         }
         (_, Observation::Fstat { .. }) => Transition::Unchanged,
-        (_, Observation::Recheck { change, head }) => match (change, head) {
+        (
+            _,
+            &Observation::Recheck {
+                change,
+                head,
+                changed,
+            },
+        ) => match (change, head) {
             (Change::Unchanged, _) => Transition::Steady,
-            (Change::Grew, &HeadCheck::Same(fingerprint)) => Transition::Grew { fingerprint },
-            (Change::Grew, &HeadCheck::Other(fingerprint)) => {
-                Transition::NewContent { fingerprint }
-            }
+            (Change::Grew, HeadCheck::Same(fingerprint)) => Transition::Grew { fingerprint },
+            (Change::Grew, HeadCheck::Other(fingerprint)) => Transition::NewContent {
+                fingerprint,
+                changed,
+            },
             (Change::Truncated, HeadCheck::Same(_)) if !t.shrink_seen => Transition::ShrunkOnce,
-            (
-                Change::Truncated,
-                &(HeadCheck::Same(fingerprint) | HeadCheck::Other(fingerprint)),
-            ) => Transition::Truncated { fingerprint },
+            (Change::Truncated, HeadCheck::Same(fingerprint) | HeadCheck::Other(fingerprint)) => {
+                Transition::Truncated {
+                    fingerprint,
+                    changed,
+                }
+            }
         },
         (_, Observation::ShortRead) => Transition::SizeOverstated,
     }
@@ -386,6 +407,9 @@ pub struct Tracked {
     /// The fingerprint before the last truncation: a copy made by
     /// copytruncate starts like that.
     before_truncation: Option<Fingerprint>,
+    /// Its change time (ns) when that truncation was seen: siblings born no
+    /// later were made before it (copies), not generations after it.
+    copies_until: Option<u64>,
     /// Where a symlinked path pointed when the file was taken on.
     target: Option<PathBuf>,
     encoder: Encoder,
@@ -435,6 +459,7 @@ impl Tracked {
             moved_to: None,
             target: None,
             before_truncation: None,
+            copies_until: None,
             path,
             encoder,
             fingerprint,
@@ -459,6 +484,7 @@ impl Tracked {
         t.born = e.born;
         t.size = e.size;
         t.before_truncation = e.prior;
+        t.copies_until = e.copies_until;
         t.state = match e.retired {
             Some(at) => State::Retired { at },
             None => State::Missing,
@@ -495,6 +521,7 @@ impl Tracked {
             size: self.size,
             fingerprint: self.fingerprint,
             prior: self.before_truncation,
+            copies_until: self.copies_until,
             retired: match self.state {
                 State::Retired { at } => Some(at),
                 _ if self.finished => Some(now),
@@ -530,6 +557,10 @@ impl Tracked {
 
     pub fn before_truncation(&self) -> Option<Fingerprint> {
         self.before_truncation
+    }
+
+    pub fn copies_until(&self) -> Option<u64> {
+        self.copies_until
     }
 
     /// The quick hash of the head, if it was made for the current fingerprint.
@@ -745,8 +776,16 @@ impl Tracked {
                 }
                 self.fingerprint = fingerprint;
             }
-            Transition::Truncated { fingerprint } | Transition::NewContent { fingerprint } => {
+            Transition::Truncated {
+                fingerprint,
+                changed,
+            }
+            | Transition::NewContent {
+                fingerprint,
+                changed,
+            } => {
                 self.before_truncation = Some(self.fingerprint);
+                self.copies_until = changed.or(self.copies_until);
                 self.restart(fingerprint);
                 events.push(Event::Truncation);
             }
@@ -1005,11 +1044,14 @@ impl Tracked {
 
     /// A new file on its inode that was born with it: the same file,
     /// truncated and rewritten (copytruncate), not a recycled inode. A copy
-    /// of what `old` held must not pass for a generation of its own later.
-    pub fn succeeds(&mut self, old: &Tracked) {
+    /// of what `old` held must not pass for a generation of its own later:
+    /// neither one starting like it, nor one born before `changed` (the
+    /// file's change time now).
+    pub fn succeeds(&mut self, old: &Tracked, changed: Option<u64>) {
         let same_file = !matches!((old.born, self.born), (Some(a), Some(b)) if a != b);
         if same_file {
             self.before_truncation = Some(old.fingerprint);
+            self.copies_until = changed.or(old.copies_until);
         }
     }
 }
@@ -1132,7 +1174,11 @@ mod tests {
             size: 20,
             after_cut: true,
         };
-        let recheck = |change, head| Observation::Recheck { change, head };
+        let recheck = |change, head| Observation::Recheck {
+            change,
+            head,
+            changed: Some(5),
+        };
         let same = HeadCheck::Same(fp(8, 7));
         let other = HeadCheck::Other(fp(8, 3));
         // (state, offset, read_pos, size, open, shrink seen, first cycle, observation) -> transition
@@ -1170,10 +1216,10 @@ mod tests {
             ((gone, 5, 5, 9, true, false, false), Observation::Fstat { size: 9 }, Transition::Unchanged),
             ((following, 5, 9, 9, true, false, false), recheck(Change::Unchanged, same), Transition::Steady),
             ((following, 5, 9, 12, true, false, false), recheck(Change::Grew, same), Transition::Grew { fingerprint: fp(8, 7) }),
-            ((following, 5, 9, 12, true, false, false), recheck(Change::Grew, other), Transition::NewContent { fingerprint: fp(8, 3) }),
+            ((following, 5, 9, 12, true, false, false), recheck(Change::Grew, other), Transition::NewContent { fingerprint: fp(8, 3), changed: Some(5) }),
             ((following, 5, 9, 3, true, false, false), recheck(Change::Truncated, same), Transition::ShrunkOnce),
-            ((following, 5, 9, 3, true, true, false), recheck(Change::Truncated, same), Transition::Truncated { fingerprint: fp(8, 7) }),
-            ((following, 5, 9, 3, true, false, false), recheck(Change::Truncated, other), Transition::Truncated { fingerprint: fp(8, 3) }),
+            ((following, 5, 9, 3, true, true, false), recheck(Change::Truncated, same), Transition::Truncated { fingerprint: fp(8, 7), changed: Some(5) }),
+            ((following, 5, 9, 3, true, false, false), recheck(Change::Truncated, other), Transition::Truncated { fingerprint: fp(8, 3), changed: Some(5) }),
             ((following, 5, 9, 12, true, false, false), Observation::ShortRead, Transition::SizeOverstated),
         ];
         for ((state, offset, read_pos, size, open, shrink, first), obs, want) in cases {

@@ -182,7 +182,20 @@ impl Collector<'_> {
                 return false;
             }
         };
-        let transition = tracker::decide(t, &Observation::Recheck { change, head }, first);
+        // A truncation: when it was seen tells later copies from generations.
+        let changed = match (change, head) {
+            (Change::Truncated, _) | (_, HeadCheck::Other(_)) => t
+                .file()
+                .and_then(|f| f.metadata().ok())
+                .and_then(|m| identity::changed(&m)),
+            _ => None,
+        };
+        let recheck = Observation::Recheck {
+            change,
+            head,
+            changed,
+        };
+        let transition = tracker::decide(t, &recheck, first);
         let shrunk = transition == Transition::ShrunkOnce;
         let events = t.apply(transition);
         let open = t.is_open();

@@ -250,12 +250,14 @@ impl Collector<'_> {
     /// Also a sibling on the inode of a file known but no longer followed
     /// whose birth time (or, where none is kept, head) differs: the inode was
     /// freed and given to a new generation, which was rotated in turn. They
-    /// are taken on, oldest first, before the new file.
+    /// are taken on, oldest first, before the new file. Files born before the
+    /// predecessor's last truncation was seen (`copies_until`) are copies.
     pub(super) fn track_between(
         &mut self,
         path: &Path,
         bounds: Option<(u64, u64)>,
         heads: [Option<Fingerprint>; 2],
+        copies_until: Option<u64>,
     ) {
         let mut between = Vec::new();
         for candidate in self.siblings(path).unwrap_or_default() {
@@ -264,7 +266,9 @@ impl Collector<'_> {
             };
             let born = identity::born(&meta);
             let id = FileId::of(&meta);
-            if !meta.is_file() {
+            // Made before the predecessor's last truncation was seen: a copy
+            // of what it held then (copytruncate), not a later generation.
+            if !meta.is_file() || born.zip(copies_until).is_some_and(|(b, until)| b <= until) {
                 continue;
             }
             let recycled = match self.by_id.get(&id).and_then(|seq| self.files.get(seq)) {
@@ -429,12 +433,13 @@ impl Collector<'_> {
         log::debug!("{} is a new file on a recycled inode", show(path));
         self.forgotten(seq, &t);
         self.track_new(path, look);
+        let changed = fs::metadata(path).ok().and_then(|m| identity::changed(&m));
         if let Some(new) = self
             .by_id
             .get(&look.id)
             .and_then(|seq| self.files.get_mut(seq))
         {
-            new.succeeds(&t);
+            new.succeeds(&t, changed);
         }
     }
 
@@ -469,7 +474,7 @@ impl Collector<'_> {
             let heads =
                 [Some(p.fingerprint()), p.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
             let bounds = p.born().zip(look.born);
-            self.track_between(path, bounds, heads);
+            self.track_between(path, bounds, heads, p.copies_until());
         }
         self.track_at(path, path, look);
     }

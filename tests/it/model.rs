@@ -204,6 +204,10 @@ struct Entry {
     /// The head of the file this entry replaced on the same inode (a
     /// copytruncate): a copy that starts like it is no generation of its own.
     prior_head: Option<Vec<u8>>,
+    /// With `prior_head`: the change time of `app.log` (ns) when that was
+    /// seen; a file beside it born no later is a copy made before, not a
+    /// later generation.
+    copies_until: Option<u128>,
     /// Its first bytes (up to 1 KiB) as far as they were seen.
     head: Vec<u8>,
     /// Bytes of it delivered.
@@ -237,6 +241,13 @@ fn same_birth(a: Id, b: Id) -> bool {
     }
 }
 
+/// The change time of the file at `path` in ns, as the collector sees it.
+fn changed_at(path: &Path) -> Option<u128> {
+    let meta = fs::metadata(path).ok()?;
+    let ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
+    u128::try_from(ns).ok()
+}
+
 fn head_of(content: &[u8]) -> Vec<u8> {
     content[..content.len().min(HEAD)].to_vec()
 }
@@ -259,10 +270,11 @@ impl Collector {
     /// A file beside the path is taken for an entry only by its whole
     /// identity: a file on a recycled inode whose start is the head of a
     /// checkpointed file, but whose birth time differs, is another file.
-    fn run(&mut self, w: &World, notes: &mut Vec<String>) -> Vec<u8> {
+    fn run(&mut self, w: &World, live_path: &Path, notes: &mut Vec<String>) -> Vec<u8> {
         let live = w.live.map(|fid| (fid, &w.files[fid]));
         let mut at_live = None;
         let mut replaced_head = None;
+        let mut replaced_until = None;
         let mut replaced_newest = false;
         if let Some((fid, f)) = live {
             if let Some(i) = self.entries.iter().position(|e| e.id.ino == f.id.ino) {
@@ -285,6 +297,7 @@ impl Collector {
                     ));
                     if same_birth(e.id, f.id) {
                         replaced_head = Some(e.head.clone());
+                        replaced_until = changed_at(live_path).or(e.copies_until);
                     }
                     // The newest file followed is what later generations are
                     // told apart from; with it replaced there is none.
@@ -345,7 +358,8 @@ impl Collector {
                     let like_p =
                         starts_like(&p.head) || p.prior_head.as_ref().is_some_and(starts_like);
                     let in_bounds = known.is_none() && after <= b && b <= before;
-                    if (in_bounds || recycled.is_some()) && !like_p {
+                    let copy_before = p.copies_until.is_some_and(|until| b <= until);
+                    if (in_bounds || recycled.is_some()) && !like_p && !copy_before {
                         between.push((b, k, fid));
                         replaced.extend(recycled);
                     }
@@ -375,6 +389,7 @@ impl Collector {
             self.entries.push(Entry {
                 id: f.id,
                 prior_head: None,
+                copies_until: None,
                 head: Vec::new(),
                 offset: 0,
                 size: 0,
@@ -387,6 +402,7 @@ impl Collector {
                 self.entries.push(Entry {
                     id: f.id,
                     prior_head: replaced_head.take(),
+                    copies_until: replaced_until.take(),
                     head: Vec::new(),
                     offset: 0,
                     size: 0,
@@ -747,7 +763,7 @@ impl Case {
         // What the model says this run delivers.
         let mut next = self.collector.clone();
         let mut notes = Vec::new();
-        let written = next.run(&self.world, &mut notes).len();
+        let written = next.run(&self.world, &self.s.path(LIVE), &mut notes).len();
         for note in notes {
             self.note(note);
         }
