@@ -34,56 +34,9 @@ impl Collector<'_> {
         let found = std::mem::take(&mut self.found);
         let mut fresh = Vec::new();
         for f in &found {
-            let stat = match &f.at {
-                #[cfg(any(target_os = "linux", target_os = "android"))]
-                Some((dir, name)) => identity::stat_at(dir, name)
-                    .or_else(|_| fs::metadata(&f.path).map(|m| Stat::of(&m))),
-                _ => fs::metadata(&f.path).map(|m| Stat::of(&m)),
-            };
-            let stat = match stat {
-                Ok(stat) => stat,
-                Err(e) => {
-                    if e.kind() != io::ErrorKind::NotFound {
-                        // Not a sign that the file is gone: nothing is known.
-                        self.unknown.insert(f.path.clone());
-                    }
-                    if f.literal {
-                        let what = match e.kind() {
-                            io::ErrorKind::NotFound => {
-                                "does not exist (yet); watching for it".to_string()
-                            }
-                            _ => format!("cannot be read: {e}; retrying"),
-                        };
-                        self.warn_once(&f.path, format!("{} {what}", show(&f.path)));
-                    }
-                    continue;
-                }
-            };
-            let kind = stat.kind;
-            if kind != Kind::Regular {
-                if f.literal {
-                    let what = match kind {
-                        Kind::Directory => "is a directory",
-                        Kind::Fifo => "is a FIFO",
-                        _ => "is not a regular file",
-                    };
-                    self.warn_once(&f.path, format!("{} {what}; skipped", show(&f.path)));
-                }
+            let Some(look) = self.look_at(f) else {
                 continue;
-            }
-            let look = Look {
-                id: stat.id,
-                size: stat.size,
-                born: stat.born,
             };
-            if self.output_id == Some(look.id) {
-                // Reading our own output would feed it back into itself.
-                self.warn_once(
-                    &f.path,
-                    format!("{} is the output file; not followed", show(&f.path)),
-                );
-                continue;
-            }
             // Each file once, even when a second PATH leads to it.
             match self.by_id.get(&look.id).copied() {
                 Some(seq) => {
@@ -113,6 +66,63 @@ impl Collector<'_> {
                 self.track_new(&path, look);
             }
         }
+    }
+
+    /// Stats a path found this cycle. None for what is not followed: a path
+    /// that is absent or cannot be stat-ed (the latter noted as unknown, not
+    /// absent), one that is not a regular file, and the output file. Problems
+    /// with a literal PATH are warned about once.
+    fn look_at(&mut self, f: &Found) -> Option<Look> {
+        let stat = match &f.at {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Some((dir, name)) => identity::stat_at(dir, name)
+                .or_else(|_| fs::metadata(&f.path).map(|m| Stat::of(&m))),
+            _ => fs::metadata(&f.path).map(|m| Stat::of(&m)),
+        };
+        let stat = match stat {
+            Ok(stat) => stat,
+            Err(e) => {
+                let absent =
+                    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR);
+                if !absent {
+                    // Not a sign that the file is gone: nothing is known.
+                    self.unknown.insert(f.path.clone());
+                }
+                if f.literal {
+                    let what = if absent {
+                        "does not exist (yet); watching for it".to_string()
+                    } else {
+                        format!("cannot be read: {e}; retrying")
+                    };
+                    self.warn_once(&f.path, format!("{} {what}", show(&f.path)));
+                }
+                return None;
+            }
+        };
+        if stat.kind != Kind::Regular {
+            if f.literal {
+                let what = match stat.kind {
+                    Kind::Directory => "is a directory",
+                    Kind::Fifo => "is a FIFO",
+                    _ => "is not a regular file",
+                };
+                self.warn_once(&f.path, format!("{} {what}; skipped", show(&f.path)));
+            }
+            return None;
+        }
+        if self.output_id == Some(stat.id) {
+            // Reading our own output would feed it back into itself.
+            self.warn_once(
+                &f.path,
+                format!("{} is the output file; not followed", show(&f.path)),
+            );
+            return None;
+        }
+        Some(Look {
+            id: stat.id,
+            size: stat.size,
+            born: stat.born,
+        })
     }
 
     /// Known files not seen at any watched path this cycle. An open one is
