@@ -306,11 +306,14 @@ impl Collector<'_> {
             self.spans = spans;
             self.stats.lines += lines;
             self.stats.delivered(&t.path, lines, split.consumed as u64);
+            let from = (t.offset, t.after_cut);
             t.offset += split.consumed as u64;
             t.after_cut = split.after_cut;
             t.read_pos = t.offset + (n - split.consumed) as u64;
             if split.consumed > 0 {
                 self.dirty = true;
+                // Salvage mark: these lines end in the batch or the direct range.
+                self.marked(seq, from, direct.as_ref().map_or(0, |r| r.len()));
             }
             if direct.is_some() || self.batch.len() >= BATCH_BYTES {
                 self.write_out(direct)?;
@@ -383,7 +386,12 @@ impl Collector<'_> {
         let Some(file) = self.files.get(&seq).and_then(|t| t.file.as_ref()) else {
             return Ok(None);
         };
-        if self.output.copy_from(file, offset, end)? != crate::output::Copied::Done {
+        let copied = self.output.copy_from(file, offset, end);
+        if copied.is_err() {
+            // Salvage mark: part of these lines may be out before the error.
+            self.marked_failed_copy(seq, offset, end);
+        }
+        if copied? != crate::output::Copied::Done {
             return Ok(None);
         }
         let t = self.files.get_mut(&seq).expect("still tracked");
@@ -394,6 +402,8 @@ impl Collector<'_> {
         self.stats.bytes += end as u64;
         self.stats.delivered(&t.path, lines, end as u64);
         self.dirty = true;
+        // Salvage mark: these lines were copied out.
+        self.marked(seq, (offset, false), 0);
         Ok(Some(end))
     }
 
@@ -475,6 +485,7 @@ impl Collector<'_> {
     pub(super) fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
         let max = self.settings.max_line_bytes;
         let t = self.files.get_mut(&seq).expect("still tracked");
+        let from = (t.offset, t.after_cut);
         if t.file.is_none() {
             t.file = open_verified(t.seen_at(), t.id);
         }
@@ -505,6 +516,8 @@ impl Collector<'_> {
                         t.after_cut = split.after_cut;
                         t.read_pos = t.offset;
                         self.dirty = true;
+                        // Salvage mark: these pieces are in the batch.
+                        self.marked(seq, from, 0);
                         return Ok(());
                     }
                     let tail = &bytes[split.consumed..];
@@ -528,6 +541,8 @@ impl Collector<'_> {
         }
         t.finished = true;
         self.dirty = true;
+        // Salvage mark: the final line is in the batch.
+        self.marked(seq, from, 0);
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod notify;
 mod output;
 mod rotation;
 mod rotation_styles;
+mod salvage;
 mod scale;
 mod signals;
 mod smoke;
