@@ -192,6 +192,8 @@ impl Collector<'_> {
             "{} took {end} bytes of whole lines before it failed; they are not sent again",
             self.output.describe()
         );
+        // It made progress: the backoff starts over.
+        self.retry_delay = Duration::from_millis(100);
     }
 
     /// The last whole line or piece of mark `m` that ends within `figure`,
