@@ -188,12 +188,14 @@ impl Collector<'_> {
             }
             return;
         }
-        log::info!(
-            "{} took {end} bytes of whole lines before it failed; they are not sent again",
-            self.output.describe()
-        );
-        // It made progress: the backoff starts over.
-        self.retry_delay = Duration::from_millis(100);
+        if end > 0 {
+            log::info!(
+                "{} took {end} bytes of whole lines before it failed; they are not sent again",
+                self.output.describe()
+            );
+            // It made progress: the backoff starts over.
+            self.retry_delay = Duration::from_millis(100);
+        }
     }
 
     /// The last whole line or piece of mark `m` that ends within `figure`,
