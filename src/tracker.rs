@@ -1012,6 +1012,15 @@ impl Tracked {
         false
     }
 
+    /// After `roll_back`: forward again to `cursor`, what a failed output
+    /// took before it failed (with the fingerprint and `finished` as they
+    /// were then); a checkpoint covering it is saved next.
+    pub fn keep_delivered(&mut self, cursor: Cursor, fingerprint: Fingerprint, finished: bool) {
+        self.cursor = cursor;
+        self.fingerprint = fingerprint;
+        self.finished = finished;
+    }
+
     /// Forgets everything since the last saved checkpoint.
     pub fn roll_back(&mut self) {
         let (cursor, fingerprint) = self.committed;

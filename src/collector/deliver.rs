@@ -296,6 +296,11 @@ impl Collector<'_> {
             self.stats.delivered(t.path(), lines, split.consumed as u64);
             let events = t.advance(split.consumed as u64, n as u64, split.after_cut);
             self.emit(events);
+            if split.consumed > 0 {
+                // Salvage mark: these lines end in the batch or the direct range.
+                let from = (base, cursor.after_cut());
+                self.marked(seq, from, direct.as_ref().map_or(0, |r| r.len()));
+            }
             if direct.is_some() || self.batch.len() >= BATCH_BYTES {
                 self.write_out(direct)?;
             }
@@ -348,7 +353,12 @@ impl Collector<'_> {
         let Some(file) = self.files.get(&seq).and_then(|t| t.file()) else {
             return Ok(None);
         };
-        if self.output.copy_from(file, offset, end)? != crate::output::Copied::Done {
+        let copied = self.output.copy_from(file, offset, end);
+        if copied.is_err() {
+            // Salvage mark: part of these lines may be out before the error.
+            self.marked_failed_copy(seq, offset, end);
+        }
+        if copied? != crate::output::Copied::Done {
             return Ok(None);
         }
         let t = self.files.get_mut(&seq).expect("still tracked");
@@ -357,6 +367,8 @@ impl Collector<'_> {
         self.stats.bytes += end as u64;
         self.stats.delivered(t.path(), lines, end as u64);
         self.emit(events);
+        // Salvage mark: these lines were copied out.
+        self.marked(seq, (offset, false), 0);
         Ok(Some(end))
     }
 
@@ -483,6 +495,8 @@ impl Collector<'_> {
         };
         self.stats.lines += lines;
         self.emit(events);
+        // Salvage mark: these pieces, or the final line, are in the batch.
+        self.marked(seq, (offset, after_cut), 0);
         Ok(())
     }
 }

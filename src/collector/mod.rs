@@ -34,6 +34,7 @@ use crate::tracker::{Change, Event, State, Tracked};
 
 mod deliver;
 mod identify;
+mod salvage;
 use std::os::unix::ffi::OsStrExt;
 
 /// Bytes read from a file at a time (the read buffer holds at least a maximal line too).
@@ -129,6 +130,8 @@ struct Collector<'a> {
     /// What one split of `buf` found: (is a piece, where).
     spans: Vec<(bool, std::ops::Range<usize>)>,
     batch: Vec<u8>,
+    /// What went out since the last checkpoint, for a failed output (salvage.rs).
+    marks: salvage::Marks,
 }
 
 /// Runs the collector until a stop signal (or, with `--once`, until caught up).
@@ -238,6 +241,7 @@ impl<'a> Collector<'a> {
         let mark = output.mark().map_err(|e| io_error(&output, e))?;
         let committed_output = mark.map(|m| m.length);
         let per_path_wanted = settings.stats_file.is_some();
+        let marks = salvage::Marks::new(&output, &settings);
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
             buf: vec![0; READ_CHUNK],
@@ -277,6 +281,7 @@ impl<'a> Collector<'a> {
             max_open,
             order: Vec::new(),
             batch: Vec::with_capacity(BATCH_BYTES * 2),
+            marks,
         };
         for entry in &loaded.files {
             let t = Tracked::from_entry(entry, c.settings.format);
@@ -348,7 +353,8 @@ impl<'a> Collector<'a> {
         })
     }
 
-    /// The output failed with an error worth retrying: undo the cycle.
+    /// The output failed with an error worth retrying: undo the cycle, but
+    /// for what the output took before it failed.
     fn write_failed(&mut self, e: io::Error) -> Result<(), Error> {
         self.stats.write_errors += 1;
         if !self.write_failing {
@@ -362,11 +368,16 @@ impl<'a> Collector<'a> {
         for t in self.files.values_mut() {
             t.roll_back();
         }
+        // Forward again to what the output took before it failed, saved.
+        self.keep_delivered();
         let stop = || self.signals.should_stop();
-        match self.output.recover(self.committed_output, &stop) {
+        let recovered = match self.output.recover(self.committed_output, &stop) {
             Err(_) if self.signals.should_stop() => Ok(()),
             other => other,
-        }
+        };
+        // What is sent next counts from the recovered output's position.
+        self.restart_marks();
+        recovered
     }
 
     /// Step 6: saves the checkpoint; on success the new offsets become the
@@ -395,6 +406,8 @@ impl<'a> Collector<'a> {
                 }
                 self.dirty = false;
                 self.committed_output = output.map(|m: OutputMark| m.length);
+                // Marks count from the output's position at this checkpoint.
+                self.restart_marks();
                 for t in self.files.values_mut() {
                     if t.committed(now) {
                         log::debug!("{} fully delivered; closed", show(t.path()));

@@ -76,7 +76,7 @@ pub fn taken(pipe: &File, child: &mut Child, wait: Duration) -> io::Result<bool>
 
 /// Bytes still in the pipe, not yet read by the command; `None` where the
 /// system cannot tell (then what the pipe accepted counts as taken).
-fn unread(pipe: &File) -> Option<usize> {
+pub fn unread(pipe: &File) -> Option<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int through the pointer we pass.
     let rc = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };

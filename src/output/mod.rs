@@ -16,6 +16,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::checkpoint::OutputMark;
@@ -29,7 +30,8 @@ pub enum WriteError {
     /// The output is gone for good (stdout closed): stop with this error.
     Gone(Error),
     /// Worth retrying (disk full, FIFO reader gone, command exited): undo the
-    /// cycle, call `recover`, and send again from the last checkpoint.
+    /// cycle but for what `delivered_since` says arrived, call `recover`, and
+    /// send the rest again.
     Retry(io::Error),
 }
 
@@ -41,6 +43,27 @@ enum Kind {
     /// A character device such as /dev/null or a terminal.
     Device,
     Command,
+}
+
+/// How far the output has been written: to which destination (each open,
+/// reopen or command start is a new one) and how many bytes it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    opened: u64,
+    bytes: u64,
+}
+
+impl Position {
+    /// Bytes taken between `earlier` and here, if both are on one destination.
+    pub fn since(self, earlier: Position) -> Option<u64> {
+        (self.opened == earlier.opened).then(|| self.bytes.saturating_sub(earlier.bytes))
+    }
+}
+
+/// Numbers the destinations an output writes to.
+fn next_opened() -> u64 {
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    OPENED.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The open output.
@@ -59,6 +82,11 @@ pub struct Output {
     waiting: bool,
     /// Where `copy_file_range` can write, for a regular file.
     copy: Option<copy::Target>,
+    /// Which destination this is, and the bytes it took (see `Position`).
+    opened: u64,
+    written: u64,
+    /// The last fsync failed: what was written since is not known to be on disk.
+    sync_failed: bool,
 }
 
 impl Output {
@@ -98,6 +126,9 @@ impl Output {
                     unsynced: false,
                     waiting: false,
                     copy: None,
+                    opened: next_opened(),
+                    written: 0,
+                    sync_failed: false,
                 })
             }
         }
@@ -114,6 +145,9 @@ impl Output {
             unsynced: false,
             waiting: false,
             copy: None,
+            opened: next_opened(),
+            written: 0,
+            sync_failed: false,
         }
     }
 
@@ -143,7 +177,10 @@ impl Output {
         while !rest.is_empty() {
             match self.file.write(rest) {
                 Ok(0) => return Err(self.classify(io::ErrorKind::WriteZero.into())),
-                Ok(n) => rest = &rest[n..],
+                Ok(n) => {
+                    self.written += n as u64;
+                    rest = &rest[n..];
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     wait_writable(&self.file, 100);
@@ -176,7 +213,11 @@ impl Output {
                 self.copy = None;
                 Ok(Copied::Unsupported)
             }
-            Ok(done) => Ok(done),
+            Ok(Copied::Done) => {
+                self.written += len as u64;
+                Ok(Copied::Done)
+            }
+            Ok(other) => Ok(other),
             Err(e) => Err(self.classify(e)),
         }
     }
@@ -194,10 +235,60 @@ impl Output {
             return command::taken(&self.file, child, wait).map_err(WriteError::Retry);
         }
         if self.unsynced && fsync && self.syncable {
+            self.sync_failed = true;
             self.file.sync_data().map_err(|e| self.classify(e))?;
+            self.sync_failed = false;
         }
         self.unsynced = false;
         Ok(true)
+    }
+
+    /// Where the output stands now, to tell later how much it took since.
+    pub fn position(&self) -> Position {
+        Position {
+            opened: self.opened,
+            bytes: self.written,
+        }
+    }
+
+    /// After a `Retry` error: how many of the bytes written since `since`
+    /// surely reached their destination, so that the lines they hold need
+    /// not be sent again. A command: what it read from its pipe (written
+    /// less what is still in the pipe; called once it exited or closed its
+    /// end, that is all it will ever read). A file: what it grew by beyond
+    /// `committed`, its checkpointed length (a failed copy's part included),
+    /// unless the last fsync failed.
+    /// A FIFO or a device: nothing, its reader's share cannot be known.
+    pub fn delivered_since(&self, since: Position, committed: Option<u64>) -> u64 {
+        let Some(sent) = self.position().since(since) else {
+            return 0;
+        };
+        match self.kind {
+            Kind::Command => {
+                command::unread(&self.file).map_or(0, |unread| sent.saturating_sub(unread as u64))
+            }
+            Kind::File if !self.sync_failed => match (committed, self.file.metadata()) {
+                (Some(committed), Ok(meta)) => meta.len().saturating_sub(committed),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    /// Before a checkpoint covers part of what a failed file output took:
+    /// cuts it back to `length`, after the last whole line kept, and makes
+    /// that durable (unless `fsync` is false). Other outputs have nothing to do.
+    pub fn keep(&mut self, length: Option<u64>, fsync: bool) -> io::Result<()> {
+        let Some(length) = length.filter(|_| self.kind == Kind::File) else {
+            return Ok(());
+        };
+        self.cut_back(length)?;
+        if fsync {
+            self.sync_failed = true;
+            self.file.sync_data()?;
+            self.sync_failed = false;
+        }
+        Ok(())
     }
 
     fn classify(&self, e: io::Error) -> WriteError {
@@ -285,6 +376,7 @@ impl Output {
         set_nonblocking(&file);
         // Dropping the old pipe gives a command that still runs its EOF.
         drop(std::mem::replace(&mut self.file, file));
+        (self.opened, self.written) = (next_opened(), 0);
         let mut old = std::mem::replace(child, fresh);
         if let Some(status) = command::finish(&mut old) {
             log::warn!(

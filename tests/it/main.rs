@@ -16,6 +16,7 @@ mod recycle;
 mod regression;
 mod rotation;
 mod rotation_styles;
+mod salvage;
 mod scale;
 mod signals;
 mod smoke;

@@ -1,0 +1,268 @@
+//! Keeping what a failed output took. When the output fails with an error
+//! worth retrying, the cycle is undone back to the last checkpoint; but the
+//! output may have taken part of what it was sent since: a file holds what
+//! was written before ENOSPC, a command read some lines before it exited.
+//! Sending those again would repeat them, and an output that always fails
+//! at the same point would never get past it: a disk with less room than
+//! one cycle's lines, a command that handles one line and exits.
+//!
+//! So each time a file's position advances past lines put into the batch
+//! (or written or copied out), a mark records where in the output those
+//! lines end, counted from the last checkpoint, and where the file stands
+//! after them. After a failure the output tells how many bytes since the
+//! checkpoint surely arrived; each file goes back only to its last mark
+//! within that figure, and a checkpoint covering it is saved. A mark covers
+//! one read (up to a few MiB), so the mark that straddles the figure is
+//! looked into: its bytes are read again and encoded line by line (the
+//! splitter and the encoders are deterministic) to find the last whole line
+//! within the figure. That re-encoding must come out exactly as long as the
+//! mark says and end where it does, or only whole marks are kept.
+
+use super::*;
+use crate::config::Format;
+use crate::output::Position;
+use crate::tracker::Cursor;
+
+/// Marks kept at most between two checkpoints; later ones are not recorded
+/// (a failure then keeps less, never too much).
+const MAX_MARKS: usize = 1 << 14;
+
+/// Where a file stands after some of its lines went out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stand {
+    offset: u64,
+    after_cut: bool,
+    fingerprint: Fingerprint,
+    finished: bool,
+}
+
+impl Stand {
+    fn of(t: &Tracked) -> Stand {
+        Stand {
+            offset: t.offset(),
+            after_cut: t.cursor().after_cut(),
+            fingerprint: t.fingerprint(),
+            finished: t.finished(),
+        }
+    }
+
+    fn apply(self, t: &mut Tracked) {
+        let cursor = Cursor::at(self.offset, self.after_cut);
+        t.keep_delivered(cursor, self.fingerprint, self.finished);
+    }
+}
+
+#[derive(Debug)]
+struct Mark {
+    /// Output bytes since the checkpoint, up to the end of these lines.
+    out: u64,
+    seq: u64,
+    /// The file's offset and `after_cut` before these lines.
+    from: (u64, bool),
+    to: Stand,
+}
+
+/// The marks since the last checkpoint.
+#[derive(Debug)]
+pub(super) struct Marks {
+    /// The output's position at the last checkpoint (or failure).
+    base: Position,
+    /// `max_line_bytes` and format the marks were made with.
+    made_with: (usize, Format),
+    log: Vec<Mark>,
+    /// No more marks until the next checkpoint: the log is a prefix.
+    closed: bool,
+}
+
+impl Marks {
+    pub(super) fn new(output: &Output, settings: &Settings) -> Marks {
+        Marks {
+            base: output.position(),
+            made_with: (settings.max_line_bytes, settings.format),
+            log: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Forgets the marks; the next ones count from `output`'s position now.
+    fn restart(&mut self, output: &Output, settings: &Settings) {
+        self.base = output.position();
+        self.made_with = (settings.max_line_bytes, settings.format);
+        self.log.clear();
+        self.log.shrink_to(256);
+        self.closed = false;
+    }
+}
+
+impl Collector<'_> {
+    /// Hook: file `seq` advanced from `from` (offset, after_cut) past lines
+    /// that are now in the batch, or written out, or in `pending` bytes
+    /// about to be written after the batch.
+    pub(super) fn marked(&mut self, seq: u64, from: (u64, bool), pending: usize) {
+        let to = self.files.get(&seq).map(|t| Stand::of(t));
+        self.push_mark(seq, from, to, pending);
+    }
+
+    /// Hook: a copy of the `len` bytes of whole lines at `offset` in file
+    /// `seq` failed; part of it may be in the output.
+    pub(super) fn marked_failed_copy(&mut self, seq: u64, offset: u64, len: usize) {
+        let to = self.files.get(&seq).map(|t| Stand {
+            offset: offset + len as u64,
+            after_cut: false,
+            ..Stand::of(t)
+        });
+        self.push_mark(seq, (offset, false), to, len);
+    }
+
+    fn push_mark(&mut self, seq: u64, from: (u64, bool), to: Option<Stand>, pending: usize) {
+        let marks = &mut self.marks;
+        if marks.closed {
+            return;
+        }
+        let settings = (self.settings.max_line_bytes, self.settings.format);
+        let sent = self.output.position().since(marks.base);
+        match (to, sent) {
+            (Some(to), Some(sent))
+                if marks.log.len() < MAX_MARKS && settings == marks.made_with =>
+            {
+                marks.log.push(Mark {
+                    out: sent + (self.batch.len() + pending) as u64,
+                    seq,
+                    from,
+                    to,
+                });
+            }
+            _ => marks.closed = true,
+        }
+    }
+
+    /// Hook: the output's position now is where the next marks count from
+    /// (a checkpoint was saved, or a failure was dealt with).
+    pub(super) fn restart_marks(&mut self) {
+        self.marks.restart(&self.output, &self.settings);
+    }
+
+    /// Hook, after a failed cycle was rolled back to the last checkpoint:
+    /// moves each file forward again to what the output surely took, and
+    /// saves a checkpoint covering that. Does nothing when the output took
+    /// no whole line, or when that cannot be made durable or saved.
+    pub(super) fn keep_delivered(&mut self) {
+        let marks = std::mem::take(&mut self.marks.log);
+        if marks.is_empty() {
+            return;
+        }
+        let figure = self
+            .output
+            .delivered_since(self.marks.base, self.committed_output);
+        let whole = marks.partition_point(|m| m.out <= figure);
+        let mut end = whole.checked_sub(1).map_or(0, |i| marks[i].out);
+        let mut keep: HashMap<u64, Stand> = marks[..whole].iter().map(|m| (m.seq, m.to)).collect();
+        if let Some((out, stand)) = marks.get(whole).and_then(|m| self.within(m, end, figure)) {
+            keep.insert(marks[whole].seq, stand);
+            end = out;
+        }
+        if keep.is_empty() {
+            return;
+        }
+        let length = self.committed_output.map(|c| c + end);
+        if let Err(e) = self.output.keep(length, self.settings.fsync) {
+            log::debug!(
+                "cannot keep what {} took: {e}; all of it is sent again",
+                self.output.describe()
+            );
+            return;
+        }
+        for (seq, stand) in keep {
+            if let Some(t) = self.files.get_mut(&seq) {
+                stand.apply(t);
+            }
+        }
+        self.dirty = true;
+        self.commit();
+        if self.dirty {
+            // Not saved: back to the checkpoint after all.
+            for t in self.files.values_mut() {
+                t.roll_back();
+            }
+            return;
+        }
+        if end > 0 {
+            log::info!(
+                "{} took {end} bytes of whole lines before it failed; they are not sent again",
+                self.output.describe()
+            );
+            // It made progress: the backoff starts over.
+            self.retry_delay = Duration::from_millis(100);
+        }
+    }
+
+    /// The last whole line or piece of mark `m` that ends within `figure`,
+    /// found by reading the mark's bytes again and encoding them line by
+    /// line from output position `start`, where the mark's bytes begin.
+    /// Returns the output position after it and where the file then stands.
+    fn within(&self, m: &Mark, start: u64, figure: u64) -> Option<(u64, Stand)> {
+        let max = self.settings.max_line_bytes;
+        if (max, self.settings.format) != self.marks.made_with {
+            return None;
+        }
+        let t = self.files.get(&m.seq)?;
+        let reopened;
+        let file = match t.file() {
+            Some(file) => file,
+            None => {
+                reopened = open_verified(t.seen_at(), t.id())?;
+                &reopened
+            }
+        };
+        // The same bytes as then: the head is unchanged.
+        let size = file.metadata().ok()?.len();
+        identity::recheck(file, size, m.to.fingerprint).ok()??;
+        let len = usize::try_from(m.to.offset.checked_sub(m.from.0)?).ok()?;
+        let mut bytes = vec![0; len];
+        if identity::read_full_at(file, &mut bytes, m.from.0).ok()? != len {
+            return None;
+        }
+        let mut scratch = Vec::new();
+        let mut out = start;
+        let mut last = None;
+        let mut encoded = |chunk: Chunk, end: u64, after_cut: bool| {
+            scratch.clear();
+            t.encoder().encode(chunk, &mut scratch);
+            out += scratch.len() as u64;
+            if out <= figure {
+                last = Some((out, end, after_cut));
+            }
+        };
+        let split = lines::split(&bytes, m.from.0, max, m.from.1, |chunk| match chunk {
+            Chunk::Lines { offset, bytes } => {
+                let mut at = offset;
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    let end = at + line.len() as u64;
+                    encoded(
+                        Chunk::Lines {
+                            offset: at,
+                            bytes: line,
+                        },
+                        end,
+                        false,
+                    );
+                    at = end;
+                }
+            }
+            Chunk::Piece { offset, bytes } => {
+                encoded(chunk, offset + bytes.len() as u64, true);
+            }
+        });
+        if split.consumed != len || split.after_cut != m.to.after_cut || out != m.out {
+            return None;
+        }
+        let (out, offset, after_cut) = last?;
+        let stand = Stand {
+            offset,
+            after_cut,
+            fingerprint: m.to.fingerprint,
+            finished: false,
+        };
+        Some((out, stand))
+    }
+}
