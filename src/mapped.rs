@@ -146,15 +146,19 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
         // whatever the range held in one step, and only our own window is in
         // that range; returning from the handler executes the faulting access
         // again, and it reads zeros.
-        let zeros = unsafe {
-            libc::mmap(
-                from as *mut libc::c_void,
-                end - from,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            )
+        let zeros = if map_forced_to_fail() {
+            libc::MAP_FAILED
+        } else {
+            unsafe {
+                libc::mmap(
+                    from as *mut libc::c_void,
+                    end - from,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            }
         };
         if zeros == libc::MAP_FAILED {
             // The pages are still the file's: the access would fault again,
@@ -176,10 +180,65 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     }
 }
 
+/// For a test: the handler behaves as if mapping the zero pages failed.
+#[cfg(test)]
+static FORCE_MAP_FAILURE: AtomicBool = AtomicBool::new(false);
+
+fn map_forced_to_fail() -> bool {
+    #[cfg(test)]
+    return FORCE_MAP_FAILURE.load(Ordering::SeqCst);
+    #[cfg(not(test))]
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    /// Set in the child process the test below starts.
+    const CHILD: &str = "LOG_COLLECTOR_SIGBUS_CHILD";
+
+    #[test]
+    fn a_fault_whose_zero_pages_cannot_be_mapped_ends_the_process_with_sigbus() {
+        let page = PAGE.load(Ordering::Relaxed).max(4096);
+        if std::env::var_os(CHILD).is_some() {
+            // The child: a truncation under the window, and the handler
+            // cannot map zero pages. Its access must not fault for ever.
+            let mut f = tempfile::tempfile().unwrap();
+            f.write_all(&vec![b'x'; 4 * page]).unwrap();
+            let w = Window::map(&f, 0, 4 * page).unwrap();
+            FORCE_MAP_FAILURE.store(true, Ordering::SeqCst);
+            f.set_len(page as u64).unwrap();
+            let tail = std::hint::black_box(&w.bytes()[2 * page..]);
+            println!("read {} past the end", tail[0]);
+            return;
+        }
+        let name =
+            "mapped::tests::a_fault_whose_zero_pages_cannot_be_mapped_ends_the_process_with_sigbus";
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the fault repeated for ever: the child still ran after 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}");
+    }
 
     #[test]
     fn reads_the_file_and_survives_its_truncation() {
