@@ -48,9 +48,9 @@ pub enum State {
     Missing,
 }
 
-/// The read position of a file. The three fields move together, only through
-/// these methods, so that what was delivered and what was looked at never
-/// disagree.
+/// The read position of a file. The fields move together, only through
+/// these methods, so that what was delivered, what was looked at and what a
+/// checkpoint covers never disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     /// Next byte to deliver; always at a line or piece boundary.
@@ -59,16 +59,41 @@ pub struct Cursor {
     after_cut: bool,
     /// End of what has been looked at: `offset` plus the unfinished line.
     read_pos: u64,
+    /// `offset` and `after_cut` as of the last saved checkpoint: where a
+    /// failed cycle rolls back to.
+    committed: (u64, bool),
 }
 
 impl Cursor {
-    /// At `offset`, nothing looked at beyond it.
+    /// At `offset`, nothing looked at beyond it, and committed there.
     pub fn at(offset: u64, after_cut: bool) -> Cursor {
         Cursor {
             offset,
             after_cut,
             read_pos: offset,
+            committed: (offset, after_cut),
         }
+    }
+
+    /// The checkpoint covering the position was saved.
+    pub fn commit(&mut self) {
+        self.committed = (self.offset, self.after_cut);
+    }
+
+    /// Back to the last commit, nothing looked at beyond it.
+    pub fn roll_back(&mut self) {
+        (self.offset, self.after_cut) = self.committed;
+        self.read_pos = self.offset;
+    }
+
+    /// After a roll back: forward to `offset` (what a failed output took),
+    /// to be committed next.
+    pub fn forward_to(&mut self, offset: u64, after_cut: bool) {
+        (self.offset, self.after_cut, self.read_pos) = (offset, after_cut, offset);
+    }
+
+    pub fn committed_offset(&self) -> u64 {
+        self.committed.0
     }
 
     pub fn offset(&self) -> u64 {
@@ -100,9 +125,9 @@ impl Cursor {
         self.read_pos = self.read_pos.max(self.offset);
     }
 
-    /// Back to the first byte (truncation, new content).
+    /// Back to the first byte (truncation, new content); the commit stays.
     pub fn restart(&mut self) {
-        *self = Cursor::at(0, false);
+        (self.offset, self.after_cut, self.read_pos) = (0, false, 0);
     }
 }
 
@@ -420,9 +445,9 @@ pub struct Tracked {
     cursor: Cursor,
     /// Size at the last look.
     size: u64,
-    /// The cursor and fingerprint as of the last saved checkpoint: where a
-    /// failed cycle rolls back to.
-    committed: (Cursor, Fingerprint),
+    /// The fingerprint as of the last saved checkpoint (the cursor keeps its
+    /// own commit): where a failed cycle rolls back to.
+    committed_fingerprint: Fingerprint,
     file: Option<File>,
     state: State,
     /// A newer file at the same path waits until its predecessor (by sequence
@@ -466,7 +491,7 @@ impl Tracked {
             quick: None,
             cursor,
             size: offset,
-            committed: (cursor, fingerprint),
+            committed_fingerprint: fingerprint,
             file: None,
             state: State::Following,
             waits_for: None,
@@ -608,7 +633,7 @@ impl Tracked {
 
     /// The committed offset: what the last saved checkpoint covers.
     pub fn committed_offset(&self) -> u64 {
-        self.committed.0.offset
+        self.cursor.committed_offset()
     }
 
     pub fn file(&self) -> Option<&File> {
@@ -720,7 +745,7 @@ impl Tracked {
                 (self.fingerprint, self.born, self.size) = (fingerprint, born, size);
                 self.state = State::Following;
                 self.cursor = Cursor::at(self.cursor.offset, after_cut);
-                self.committed = (self.cursor, self.fingerprint);
+                self.committed_fingerprint = self.fingerprint;
             }
             Transition::ResumeTruncated {
                 size,
@@ -731,7 +756,8 @@ impl Tracked {
                 self.state = State::Following;
                 self.before_truncation = Some(self.fingerprint);
                 self.restart(fingerprint);
-                self.committed = (self.cursor, self.fingerprint);
+                self.cursor.commit();
+                self.committed_fingerprint = self.fingerprint;
                 events.push(Event::Truncation);
             }
             Transition::CameBack { size } => {
@@ -750,7 +776,7 @@ impl Tracked {
                 if self.state == State::Missing {
                     // Taken up from the checkpoint: its offset is committed.
                     self.cursor = Cursor::at(self.cursor.offset, after_cut);
-                    self.committed = (self.cursor, self.fingerprint);
+                    self.committed_fingerprint = self.fingerprint;
                 }
                 self.set_seen_at(&path);
                 self.size = size;
@@ -990,7 +1016,8 @@ impl Tracked {
         if size_now.is_some_and(|size| size != self.size) || self.finished {
             return false;
         }
-        let delivered = self.committed.0.offset == self.size && self.cursor.offset == self.size;
+        let delivered =
+            self.cursor.committed_offset() == self.size && self.cursor.offset == self.size;
         if delivered && quiet(Some(since), interval, false) {
             self.file = None;
             self.state = State::Retired { at: unix_now() };
@@ -1002,7 +1029,8 @@ impl Tracked {
     /// The checkpoint was saved: the cursor is committed, and a finished
     /// file is let go. Returns whether it was.
     pub fn committed(&mut self, now: u64) -> bool {
-        self.committed = (self.cursor, self.fingerprint);
+        self.cursor.commit();
+        self.committed_fingerprint = self.fingerprint;
         if self.finished {
             self.finished = false;
             self.file = None;
@@ -1015,17 +1043,22 @@ impl Tracked {
     /// After `roll_back`: forward again to `cursor`, what a failed output
     /// took before it failed (with the fingerprint and `finished` as they
     /// were then); a checkpoint covering it is saved next.
-    pub fn keep_delivered(&mut self, cursor: Cursor, fingerprint: Fingerprint, finished: bool) {
-        self.cursor = cursor;
+    pub fn keep_delivered(
+        &mut self,
+        offset: u64,
+        after_cut: bool,
+        fingerprint: Fingerprint,
+        finished: bool,
+    ) {
+        self.cursor.forward_to(offset, after_cut);
         self.fingerprint = fingerprint;
         self.finished = finished;
     }
 
     /// Forgets everything since the last saved checkpoint.
     pub fn roll_back(&mut self) {
-        let (cursor, fingerprint) = self.committed;
-        self.cursor = Cursor::at(cursor.offset, cursor.after_cut);
-        self.fingerprint = fingerprint;
+        self.cursor.roll_back();
+        self.fingerprint = self.committed_fingerprint;
         self.finished = false;
     }
 
@@ -1133,7 +1166,15 @@ mod tests {
         c.advance(0, 3, false);
         assert_eq!((c.offset(), c.read_pos()), (115, 118));
         c.restart();
-        assert_eq!(c, Cursor::at(0, false));
+        assert_eq!((c.offset(), c.read_pos(), c.after_cut()), (0, 0, false));
+        c.roll_back();
+        assert_eq!((c.offset(), c.read_pos()), (5, 5));
+        c.advance(7, 7, false);
+        c.commit();
+        c.advance(3, 9, true);
+        c.roll_back();
+        assert_eq!((c.offset(), c.read_pos(), c.after_cut()), (12, 12, false));
+        assert_eq!(c.committed_offset(), 12);
     }
 
     fn fp(len: u64, hash: u64) -> Fingerprint {

@@ -21,7 +21,6 @@
 use super::*;
 use crate::config::Format;
 use crate::output::Position;
-use crate::tracker::Cursor;
 
 /// Marks kept at most between two checkpoints; later ones are not recorded
 /// (a failure then keeps less, never too much).
@@ -47,8 +46,7 @@ impl Stand {
     }
 
     fn apply(self, t: &mut Tracked) {
-        let cursor = Cursor::at(self.offset, self.after_cut);
-        t.keep_delivered(cursor, self.fingerprint, self.finished);
+        t.keep_delivered(self.offset, self.after_cut, self.fingerprint, self.finished);
     }
 }
 
