@@ -332,6 +332,7 @@ pub fn quiet(at: Option<Instant>, interval: Duration, once: bool) -> bool {
 
 /// What `observation` means for `t`; `first_cycle`: the first look since
 /// start-up. Pure: it reads `t` and nothing else.
+#[inline(always)]
 pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Transition {
     let open = t.file.is_some();
     match (t.state, observation) {
@@ -717,7 +718,14 @@ impl Tracked {
 
     /// Carries out `transition` (from `decide` on this file); returns what
     /// the collector must log and count.
+    #[inline(always)]
     pub fn apply(&mut self, transition: Transition) -> Vec<Event> {
+        // What an idle cycle applies to every file: nothing to say, no time
+        // to take.
+        if let Transition::Resized { size } = transition {
+            self.size = size;
+            return Vec::new();
+        }
         let mut events = Vec::new();
         if let Some((level, message)) = self.message(&transition) {
             events.push(Event::Log(level, message));
@@ -725,8 +733,8 @@ impl Tracked {
         let now = Instant::now();
         let was_following = self.state == State::Following;
         let (rechecked, recorded) = (transition.after_recheck(), transition.records_change());
-        let steady = transition == Transition::Steady;
-        let shrunk = transition == Transition::ShrunkOnce;
+        let steady = matches!(transition, Transition::Steady);
+        let shrunk = matches!(transition, Transition::ShrunkOnce);
         match transition {
             Transition::Unchanged
             | Transition::LookBeside
@@ -836,6 +844,22 @@ impl Tracked {
     /// What is logged about `transition`, said of the file as it is before it.
     fn message(&self, transition: &Transition) -> Option<(log::Level, String)> {
         use log::Level::{Debug, Info, Warn};
+        // Most transitions say nothing: the name is formatted only for those
+        // that do (an idle cycle applies one to every file).
+        match transition {
+            Transition::Unchanged
+            | Transition::Resized { .. }
+            | Transition::Steady
+            | Transition::LookBeside
+            | Transition::CheckHead
+            | Transition::LookAgain
+            | Transition::Recycled
+            | Transition::Grew { .. }
+            | Transition::GrewWhileGone { .. }
+            | Transition::SizeOverstated => return None,
+            Transition::Retire if self.state != State::Following => return None,
+            _ => {}
+        }
         let path = show(&self.path);
         let offset = self.cursor.offset;
         Some(match transition {

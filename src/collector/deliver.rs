@@ -196,7 +196,7 @@ impl Collector<'_> {
             changed,
         };
         let transition = tracker::decide(t, &recheck, first);
-        let shrunk = transition == Transition::ShrunkOnce;
+        let shrunk = matches!(transition, Transition::ShrunkOnce);
         let events = t.apply(transition);
         let open = t.is_open();
         self.emit(events);

@@ -466,7 +466,11 @@ impl<'a> Collector<'a> {
     }
 
     /// Logs and counts what a transition of a tracked file said.
+    #[inline]
     fn emit(&mut self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
         for event in events {
             match event {
                 Event::Log(level, message) => log::log!(level, "{message}"),
