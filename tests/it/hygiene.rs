@@ -5,6 +5,8 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use crate::util::*;
 
@@ -51,4 +53,126 @@ fn control_bytes_in_file_names_are_escaped_in_logs() {
         .contains("gone\\n\\x1b]0;title\\x07.log does not exist"));
     assert!(!r.stderr.contains("\nforged") && !r.stderr.contains("\n2026-01-01T00"));
     assert_one_line_per_message(&r.stderr);
+}
+
+/// The first stderr line of a run refused with exit 2.
+fn refused(r: &Run) -> &str {
+    assert_eq!(r.code(), 2, "not refused:\n{}", r.stderr);
+    r.stderr.lines().next().unwrap_or_default()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+const RUNS_A_COMMAND: &[u8] = b"path = a.log\noutput = |cat >> out.txt\n";
+
+#[test]
+fn config_naming_a_command_is_refused_when_others_can_write_it() {
+    let s = Scenario::new();
+    s.append("a.log", b"one\n");
+    s.write("lc.conf", RUNS_A_COMMAND);
+    let conf = s.path("lc.conf");
+    chmod(&conf, 0o644);
+    let r = s.once(&["-c", "lc.conf"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(s.read("out.txt"), b"one\n");
+
+    for mode in [0o666, 0o646, 0o664, 0o620] {
+        chmod(&conf, mode);
+        let r = s.once(&["-c", "lc.conf"]);
+        let first = refused(&r);
+        assert!(first.contains("lc.conf:2: "), "names file:line: {first}");
+        let mode = format!("writable by group or others (mode {mode:04o})");
+        assert!(first.contains(&mode), "{first}");
+        assert!(first.contains("chmod go-w "), "says what to do: {first}");
+    }
+    // The rule is about commands: the same file with a file output runs.
+    s.append("b.log", b"two\n");
+    s.write("lc.conf", b"path = b.log\noutput = lines.txt\n");
+    let r = s.once(&["-c", "lc.conf"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(s.read("lines.txt"), b"two\n");
+
+    if !is_root() {
+        return skip("chown to another user needs root");
+    }
+    s.write("lc.conf", RUNS_A_COMMAND);
+    chmod(&conf, 0o644);
+    std::os::unix::fs::chown(&conf, Some(65534), None).expect("chown");
+    let first = refused(&s.once(&["-c", "lc.conf"])).to_string();
+    assert!(first.contains("owned by uid 65534"), "{first}");
+    assert!(first.contains("chown root "), "says what to do: {first}");
+    assert_eq!(s.read("out.txt"), b"one\n", "the command never ran");
+}
+
+#[test]
+fn config_naming_a_command_is_refused_in_a_directory_others_can_write() {
+    let s = Scenario::new();
+    s.append("a.log", b"one\n");
+    fs::create_dir(s.path("pub")).unwrap();
+    s.write(
+        "pub/lc.conf",
+        b"path = ../a.log\noutput = |cat >> out.txt\n",
+    );
+    chmod(&s.path("pub/lc.conf"), 0o644);
+    chmod(&s.path("pub"), 0o777);
+    let first = refused(&s.once(&["-c", "pub/lc.conf"])).to_string();
+    let dir = s.path("pub").display().to_string();
+    assert!(
+        first.contains(&format!(
+            "the directory {dir} above it is writable by group or others (mode 0777, not sticky)"
+        )),
+        "{first}"
+    );
+    // Reached through a symlink from a safe place: the real path counts.
+    std::os::unix::fs::symlink("pub/lc.conf", s.path("link.conf")).unwrap();
+    let first = refused(&s.once(&["-c", "link.conf"])).to_string();
+    assert!(first.contains(&dir), "{first}");
+    assert_eq!(s.read("out.txt"), b"", "the command never ran");
+
+    // Sticky, like /tmp: others cannot replace what is ours there.
+    chmod(&s.path("pub"), 0o1777);
+    let r = s.once(&["-c", "pub/lc.conf"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(s.read("out.txt"), b"one\n");
+}
+
+#[test]
+fn reload_keeps_the_settings_when_the_config_file_became_writable_by_others() {
+    let s = Scenario::new();
+    s.append("a.log", b"a1\n");
+    // Not followed yet: its line must not come out before a reload is accepted.
+    s.append("b.log", b"b0\n");
+    s.write("lc.conf", RUNS_A_COMMAND);
+    let conf = s.path("lc.conf");
+    chmod(&conf, 0o644);
+    let d = s.spawn(&["-c", "lc.conf", "-i", "20ms"]);
+    wait_file_eq(&s.path("out.txt"), b"a1\n");
+
+    s.write(
+        "lc.conf",
+        b"path = a.log\npath = b.log\noutput = |cat >> out.txt\n",
+    );
+    chmod(&conf, 0o666);
+    d.signal(libc::SIGHUP);
+    d.wait_stderr("reload: ");
+    let stderr = d.stderr();
+    assert!(
+        stderr.contains("lc.conf:3: a config file that names a command must be writable only by root or the user running the collector")
+            && stderr.contains("keeping the current settings"),
+        "{stderr}"
+    );
+    s.append("a.log", b"a2\n");
+    wait_file_eq(&s.path("out.txt"), b"a1\na2\n");
+
+    chmod(&conf, 0o644);
+    d.signal(libc::SIGHUP);
+    wait_file_eq(&s.path("out.txt"), b"a1\na2\nb0\n");
+    d.stop_ok();
 }
