@@ -176,3 +176,69 @@ fn reload_keeps_the_settings_when_the_config_file_became_writable_by_others() {
     wait_file_eq(&s.path("out.txt"), b"a1\na2\nb0\n");
     d.stop_ok();
 }
+
+#[test]
+fn start_up_logs_one_summary_line_instead_of_a_line_per_file() {
+    let s = Scenario::new();
+    fs::create_dir(s.path("logs")).unwrap();
+    for i in 0..30 {
+        s.append(
+            &format!("logs/f{i:02}.log"),
+            format!("first {i}\n").as_bytes(),
+        );
+    }
+    let r = s.once(&["logs/*.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(line_count(&r.stdout), 30);
+    let summary =
+        "found 30 files: 0 resumed from the checkpoint, 30 started at the beginning, 0 at the end";
+    assert_eq!(r.stderr.matches(summary).count(), 1, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("logs/f"),
+        "a line per file:\n{}",
+        r.stderr
+    );
+
+    // Known files resume; new ones start at their end with --from-end.
+    for i in 0..10 {
+        s.append(
+            &format!("logs/f{i:02}.log"),
+            format!("second {i}\n").as_bytes(),
+        );
+    }
+    for i in 30..35 {
+        s.append(
+            &format!("logs/f{i:02}.log"),
+            format!("old {i}\n").as_bytes(),
+        );
+    }
+    let r = s.once(&["--from-end", "logs/*.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(line_count(&r.stdout), 10, "{}", r.stdout_str());
+    let summary =
+        "found 35 files: 30 resumed from the checkpoint, 0 started at the beginning, 5 at the end";
+    assert!(r.stderr.contains(summary), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("logs/f"),
+        "a line per file:\n{}",
+        r.stderr
+    );
+
+    // With -v, each file has its line at debug.
+    s.append("logs/f35.log", b"new\n");
+    let r = s.once(&["-v", "logs/*.log"]);
+    assert!(
+        r.stderr
+            .contains("DEBUG following logs/f35.log from the beginning"),
+        "{}",
+        r.stderr
+    );
+
+    // A file that appears while running is logged on its own.
+    let d = s.spawn(&["-i", "20ms", "logs/*.log"]);
+    d.wait_stderr("found 36 files: 36 resumed");
+    s.append("logs/late.log", b"late\n");
+    d.wait_stderr("INFO  following logs/late.log from the beginning");
+    d.wait_stdout_eq(b"late\n");
+    d.stop_ok();
+}
