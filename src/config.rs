@@ -92,7 +92,7 @@ pub struct FileValues {
 
 /// Reads and parses a config file. Relative paths in it are taken relative to
 /// the file's directory. A file that names a command must be safe from other
-/// users (see [`check_trusted`]).
+/// users (see `check_trusted`).
 pub fn parse_file(path: &Path) -> Result<FileValues, Error> {
     let cannot =
         |e: io::Error| Error::usage(format!("cannot read config file {}: {e}", show(path)));
