@@ -150,9 +150,46 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
-/// Shows a path for a message: lossy for non-UTF-8 bytes, which is fine for humans.
+/// Shows a path for a message. A file name is chosen by whoever created the
+/// file, and a newline or an escape sequence in it would forge log lines or
+/// drive the terminal, so it is escaped (see [`escape`]).
 pub fn show(path: &Path) -> String {
-    path.display().to_string()
+    escape(path.as_os_str().as_encoded_bytes())
+}
+
+/// Bytes as one line of inert text: `\\` for a backslash, `\n`, `\r` and
+/// `\t`, `\xHH` for other control bytes and for bytes that are not UTF-8,
+/// and `\u{HHHH}` for the other Unicode controls, the line and paragraph
+/// separators and the bidirectional overrides (which reorder what a reader
+/// sees). Everything else is kept, so a plain name reads as it is, and the
+/// doubled backslash keeps an escape apart from a name that spells one.
+pub fn escape(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let _ = match c {
+                '\\' => out.write_str("\\\\"),
+                '\n' => out.write_str("\\n"),
+                '\r' => out.write_str("\\r"),
+                '\t' => out.write_str("\\t"),
+                c if c.is_ascii_control() => write!(out, "\\x{:02x}", c as u32),
+                c if c.is_control() || is_invisible_format(c) => {
+                    write!(out, "\\u{{{:04x}}}", c as u32)
+                }
+                c => out.write_char(c),
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Characters that break a line or reorder text without showing themselves.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -187,5 +224,21 @@ mod tests {
         let r: io::Result<()> = Err(io::Error::from(io::ErrorKind::NotFound));
         let e = r.context(|| "cannot open /x".to_string()).unwrap_err();
         assert!(e.to_string().starts_with("cannot open /x: "));
+    }
+
+    #[test]
+    fn shown_paths_stay_on_one_line() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let shown = |bytes: &[u8]| show(Path::new(OsStr::from_bytes(bytes)));
+        assert_eq!(shown(b"/var/log/app.log"), "/var/log/app.log");
+        assert_eq!(shown("/tmp/caf\u{e9}.log".as_bytes()), "/tmp/caf\u{e9}.log");
+        assert_eq!(shown(b"a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(shown(b"\x1b[31mred\x7f\x00"), "\\x1b[31mred\\x7f\\x00");
+        assert_eq!(shown(b"back\\slash"), "back\\\\slash");
+        assert_eq!(shown(b"bad\xff\xc3("), "bad\\xff\\xc3(");
+        assert_eq!(shown("c1\u{9b}2m".as_bytes()), "c1\\u{009b}2m");
+        assert_eq!(shown("rtl\u{202e}gol".as_bytes()), "rtl\\u{202e}gol");
+        assert_eq!(shown("ls\u{2028}x".as_bytes()), "ls\\u{2028}x");
     }
 }

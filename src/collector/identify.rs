@@ -7,6 +7,41 @@ use super::*;
 use crate::identity::Stat;
 use crate::tracker::{self, HeadCheck, Observation, Sibling, Start, Transition};
 
+/// How the files of the first look were taken up, summed up in one line
+/// instead of one per file.
+#[derive(Debug, Default)]
+pub(super) struct FirstLook {
+    /// Files from the checkpoint have sequence numbers below this.
+    pub known: u64,
+    /// Files from the checkpoint followed on from their offset.
+    pub resumed: usize,
+    /// New files started at their beginning.
+    pub beginning: u64,
+    /// New files started at their end (`--from-end`).
+    pub end: u64,
+}
+
+impl FirstLook {
+    /// After the first look: counts the files from the checkpoint being read.
+    pub fn count_resumed(&mut self, files: &BTreeMap<u64, Box<Tracked>>) {
+        self.resumed = files
+            .range(..self.known)
+            .filter(|(_, t)| t.is_active())
+            .count();
+    }
+
+    /// The line logged after the first cycle.
+    pub fn summary(&self) -> String {
+        let found = self.resumed as u64 + self.beginning + self.end;
+        let files = if found == 1 { "file" } else { "files" };
+        format!(
+            "found {found} {files}: {} resumed from the checkpoint, {} started at the \
+             beginning, {} at the end",
+            self.resumed, self.beginning, self.end
+        )
+    }
+}
+
 impl Collector<'_> {
     /// Steps 1 and 2: which files exist now, and what each look means.
     /// Known files are matched first, then the known files no longer seen
@@ -510,7 +545,8 @@ impl Collector<'_> {
             Err(e) => return self.unreadable(path, e),
         };
         let history = self.history.contains(path);
-        let offset = match tracker::start(self.first_cycle, self.settings.from_end, history) {
+        let start = tracker::start(self.first_cycle, self.settings.from_end, history);
+        let offset = match start {
             Start::Beginning => 0,
             Start::End => match end_of_last_line(&file, size) {
                 Ok(offset) => offset,
@@ -550,10 +586,21 @@ impl Collector<'_> {
             offset,
         )
         .taken_on(size, look.born, at, target, waits_for);
-        if offset == 0 {
-            log::info!("following {} from the beginning", show(at));
+        // At start-up there may be thousands: one line sums them up
+        // (`FirstLook`). A file that appears later gets a line of its own.
+        let level = if self.first_cycle {
+            match start {
+                Start::Beginning => self.first_look.beginning += 1,
+                Start::End => self.first_look.end += 1,
+            }
+            log::Level::Debug
         } else {
-            log::info!("following {} from offset {offset}", show(at));
+            log::Level::Info
+        };
+        if offset == 0 {
+            log::log!(level, "following {} from the beginning", show(at));
+        } else {
+            log::log!(level, "following {} from offset {offset}", show(at));
         }
         self.warned.remove(at);
         self.insert(t);

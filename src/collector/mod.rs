@@ -94,6 +94,7 @@ struct Collector<'a> {
     /// Paths named in the checkpoint at start-up (for `--from-end`).
     history: HashSet<PathBuf>,
     first_cycle: bool,
+    first_look: identify::FirstLook,
     /// Something the checkpoint records changed since the last save.
     dirty: bool,
     /// The output's length as of the last saved checkpoint (file output).
@@ -167,6 +168,7 @@ pub fn run(
         if first || last_status.elapsed() >= STATUS_EVERY {
             let status = c.status();
             if first {
+                log::info!("{}", c.first_look.summary());
                 // Ready: the state is loaded and the first cycle is done.
                 c.notify.ready(&status);
                 first = false;
@@ -258,6 +260,10 @@ impl<'a> Collector<'a> {
             next_seq: 0,
             history: loaded.files.iter().map(|e| e.path.clone()).collect(),
             first_cycle: true,
+            first_look: identify::FirstLook {
+                known: loaded.files.len() as u64,
+                ..identify::FirstLook::default()
+            },
             dirty: false,
             committed_output,
             output_id: mark.map(|m| m.id),
@@ -305,6 +311,9 @@ impl<'a> Collector<'a> {
 
     fn cycle(&mut self) -> Result<Outcome, Error> {
         self.identify();
+        if self.first_cycle {
+            self.first_look.count_resumed(&self.files);
+        }
         self.first_cycle = false;
         // A command that stays a little behind never empties its pipe at a
         // cycle's end; once confirmation is overdue, give it longer to catch

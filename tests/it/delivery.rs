@@ -145,7 +145,7 @@ fn from_end_on_a_file_without_a_complete_line_delivers_that_line_once_finished()
 fn from_end_reads_a_file_that_appears_later_from_its_beginning() {
     let s = Scenario::new();
     s.append("old.log", b"before\n");
-    let d = s.spawn(&["--from-end", "-i", "20ms", "old.log", "new.log"]);
+    let d = s.spawn(&["-v", "--from-end", "-i", "20ms", "old.log", "new.log"]);
     // Both are decided in the first cycle: only then is new.log "later".
     d.wait_stderr("old.log from offset 7");
     d.wait_stderr("new.log");
