@@ -11,8 +11,8 @@
 //!
 //! `prior` is the fingerprint before the file was last truncated in place,
 //! `length:hash`, followed in version 2 by `@` and the file's change time
-//! (ns) when that truncation was seen, where known. Version 1 files (without
-//! the change time) are read too.
+//! (ns) when that truncation was seen, where known. A file that needs no
+//! change time is written as version 1, which older builds read too.
 //!
 //! Paths are escaped (`\\`, and `\xHH` for every byte outside `!`..`~`) so
 //! spaces, newlines and non-UTF-8 bytes round-trip. It is replaced atomically
@@ -81,7 +81,14 @@ pub fn render(cp: &Checkpoint) -> Vec<u8> {
         b"# log-collector checkpoints; do not edit while log-collector runs\n\
           # file <dev> <ino> <born|-> <offset> <size> <fingerprint length> <fingerprint> <prior|-> <retired at|-> <path>\n",
     );
-    let _ = writeln!(out, "{MAGIC} {VERSION}");
+    // Version 1 while nothing needs version 2: an older build can still
+    // read the file.
+    let version = if cp.files.iter().any(|e| e.copies_until.is_some()) {
+        VERSION
+    } else {
+        1
+    };
+    let _ = writeln!(out, "{MAGIC} {version}");
     if let Some(o) = cp.output {
         let _ = writeln!(out, "output {} {} {}", o.id.dev, o.id.ino, o.length);
     }
@@ -478,7 +485,7 @@ mod tests {
             files: vec![entry(b"/var/log/my app.log", 42)],
         };
         let text = String::from_utf8(render(&cp)).unwrap();
-        assert!(text.contains("\nlog-collector-checkpoints 2\noutput 1 2 300\n"));
+        assert!(text.contains("\nlog-collector-checkpoints 1\noutput 1 2 300\n"));
         assert!(text.contains(
             "\nfile 2049 131 1795575055286183232 42 49 1024 00000000deadbeef - - /var/log/my\\x20app.log\nend 1\n"
         ));
@@ -576,6 +583,7 @@ mod tests {
             files: vec![e],
         };
         let text = render(&cp);
+        assert!(String::from_utf8_lossy(&text).contains("log-collector-checkpoints 2\n"));
         assert!(String::from_utf8_lossy(&text)
             .contains(" 3:00000000000000bb@1795575055286183232 - a.log\n"));
         assert_eq!(parse(&text, "cp").unwrap(), cp);

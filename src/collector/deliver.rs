@@ -44,6 +44,9 @@ impl Collector<'_> {
     /// is free: files with bytes to read come first.
     pub(super) fn let_go(&mut self, seq: u64, more: bool) {
         let over_budget = self.open_count > self.max_open;
+        // Files with bytes to read come first: those that changed lately or
+        // hold a partial line keep their descriptor only while half the
+        // budget is free.
         let lately_allowed = self.open_count < self.max_open / 2;
         let interval = self.settings.interval;
         let Some(t) = self.files.get_mut(&seq) else {
@@ -87,7 +90,10 @@ impl Collector<'_> {
         if !self.open_for_turn(seq) || !self.recheck(seq) {
             return Ok(false);
         }
-        self.drain(seq)?;
+        if !self.drain(seq)? {
+            // A read failed: looked at again next cycle, not at once.
+            return Ok(false);
+        }
         let (interval, once) = (self.settings.interval, self.settings.once);
         let t = self.files.get(&seq).expect("still tracked");
         if t.due_to_finish(interval, once) {
@@ -204,8 +210,8 @@ impl Collector<'_> {
     }
 
     /// Reads, splits, encodes and writes what is new in an open file, up to
-    /// the per-cycle budget.
-    fn drain(&mut self, seq: u64) -> Result<(), WriteError> {
+    /// the per-cycle budget. Returns false if a read failed.
+    fn drain(&mut self, seq: u64) -> Result<bool, WriteError> {
         let max = self.settings.max_line_bytes;
         let mut budget = FILE_BUDGET;
         let mut try_copy = self.output.can_copy();
@@ -214,7 +220,7 @@ impl Collector<'_> {
             // rounds, and while the output blocks, other files are tended to.
             let t = self.files.get_mut(&seq).expect("still tracked");
             if !t.is_open() || !t.unread() || budget == 0 {
-                return Ok(());
+                return Ok(true);
             }
             let cursor = t.cursor();
             // A raw backlog into a regular file is copied in the kernel,
@@ -234,7 +240,7 @@ impl Collector<'_> {
             }
             let t = self.files.get_mut(&seq).expect("still tracked");
             let Some(file) = t.file() else {
-                return Ok(());
+                return Ok(true);
             };
             let base = cursor.offset();
             let want = usize::try_from(t.size() - base)
@@ -244,13 +250,14 @@ impl Collector<'_> {
                 Ok(n) => n,
                 Err(e) => {
                     self.read_failed(seq, e);
-                    return Ok(());
+                    return Ok(false);
                 }
             };
             if n == 0 {
                 let transition = tracker::decide(t, &Observation::ShortRead, self.first_cycle);
-                t.apply(transition);
-                return Ok(());
+                let events = t.apply(transition);
+                self.emit(events);
+                return Ok(true);
             }
             // Split first, then encode: raw lines that fill most of a read go
             // out straight from the read buffer, without a copy into the batch.
@@ -312,7 +319,7 @@ impl Collector<'_> {
                     self.buf.resize(grown, 0);
                     continue;
                 }
-                return Ok(()); // An unfinished line: wait for the rest of it.
+                return Ok(true); // An unfinished line: wait for the rest of it.
             }
             budget = budget.saturating_sub(split.consumed as u64);
         }
@@ -403,14 +410,22 @@ impl Collector<'_> {
         let (signals, interval) = (self.signals, self.settings.interval);
         let mut housekeeping = || {
             for t in files.values_mut() {
+                if !t.gone_quiet(interval) {
+                    continue;
+                }
                 // A rotated file the writer still adds to is not done.
                 let size_now = t.file().and_then(|f| f.metadata().ok()).map(|m| m.len());
-                if t.retire_if_drained(size_now, interval) {
-                    log::debug!(
-                        "{} fully delivered; closed while the output waits",
-                        show(t.path())
-                    );
-                    *dirty = true;
+                let waiting = Observation::Waiting {
+                    size_now,
+                    quiet: true,
+                };
+                let transition = tracker::decide(t, &waiting, false);
+                for event in t.apply(transition) {
+                    match event {
+                        tracker::Event::Log(level, message) => log::log!(level, "{message}"),
+                        tracker::Event::Dirty => *dirty = true,
+                        tracker::Event::Rotation | tracker::Event::Truncation => {}
+                    }
                 }
             }
             notify.keep_alive();

@@ -61,7 +61,11 @@ impl Collector<'_> {
                 &p.dir,
                 format!("cannot read directory {}: {}", show(&p.dir), p.error),
             );
-            self.unknown.insert(p.dir);
+            // A directory that is gone takes its files with it; one that
+            // cannot be read says nothing about them.
+            if !is_absence(&p.error) {
+                self.unknown.insert(p.dir);
+            }
         }
         self.looks += 1;
         let mut fresh_ids = IdSet::default();
@@ -117,8 +121,7 @@ impl Collector<'_> {
         let stat = match stat {
             Ok(stat) => stat,
             Err(e) => {
-                let absent =
-                    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR);
+                let absent = is_absence(&e);
                 if !absent {
                     // Not a sign that the file is gone: nothing is known.
                     self.unknown.insert(f.path.clone());
@@ -174,10 +177,9 @@ impl Collector<'_> {
                 continue;
             }
             let unknown = !self.unknown.is_empty()
-                && [t.path(), t.seen_at()].iter().any(|p| {
-                    self.unknown.contains(*p)
-                        || p.parent().is_some_and(|d| self.unknown.contains(d))
-                });
+                && [t.path(), t.seen_at()]
+                    .iter()
+                    .any(|p| self.unknown.contains(*p) || self.unknown.contains(dir_of(p)));
             let observation = if unknown {
                 Observation::Unknown
             } else {
@@ -437,16 +439,25 @@ impl Collector<'_> {
                 let Some(file) = open_verified(path, look.id) else {
                     return self.warn_once(path, format!("cannot open {}; retrying", show(path)));
                 };
-                let head = match identity::recheck(&file, look.size, t.fingerprint()) {
+                // The size as the open descriptor tells it: on NFS an open
+                // revalidates the attributes a stat may have had cached, and
+                // a size below the offset here is taken for a truncation.
+                let meta = match file.metadata() {
+                    Ok(meta) => meta,
+                    Err(e) => return self.unreadable(path, e),
+                };
+                let size = meta.len();
+                let head = match identity::recheck(&file, size, t.fingerprint()) {
                     Ok(Some(fp)) => HeadCheck::Same(fp),
                     Ok(None) => HeadCheck::Other(t.fingerprint()),
                     Err(e) => return self.unreadable(path, e),
                 };
                 let reappeared = Observation::Reappeared {
-                    size: look.size,
+                    size,
                     born: look.born,
                     head,
-                    byte_before: byte_before(&file, t.offset(), look.size),
+                    byte_before: byte_before(&file, t.offset(), size),
+                    changed: identity::changed(&meta),
                 };
                 tracker::decide(t, &reappeared, self.first_cycle)
             }
@@ -604,5 +615,20 @@ impl Collector<'_> {
         }
         self.warned.remove(at);
         self.insert(t);
+    }
+}
+
+/// Whether a failed stat or listing means the thing is not there (as
+/// opposed to "could not be told").
+fn is_absence(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+/// The directory a path is in, as pattern directories are named (`.` for a
+/// bare file name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }

@@ -417,11 +417,13 @@ impl<'a> Collector<'a> {
                 self.committed_output = output.map(|m: OutputMark| m.length);
                 // Marks count from the output's position at this checkpoint.
                 self.restart_marks();
+                let mut events = Vec::new();
                 for t in self.files.values_mut() {
-                    if t.committed(now) {
-                        log::debug!("{} fully delivered; closed", show(t.path()));
-                    }
+                    events.extend(t.committed(now));
                 }
+                self.emit(events);
+                // The let-go files are covered by the checkpoint just saved.
+                self.dirty = false;
             }
             Err(e) => {
                 if !self.save_failing {

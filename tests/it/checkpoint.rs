@@ -284,7 +284,7 @@ fn checkpoint_is_readable_text_with_the_path_escaped_and_resumes() {
     let text = String::from_utf8(fs::read(s.checkpoint_path()).unwrap())
         .expect("the checkpoint is UTF-8 text");
     assert!(
-        text.lines().any(|l| l == "log-collector-checkpoints 2"),
+        text.lines().any(|l| l == "log-collector-checkpoints 1"),
         "{text}"
     );
     let line = text

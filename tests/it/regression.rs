@@ -223,3 +223,169 @@ fn copies_left_by_two_copytruncates_are_not_read_again_when_the_file_is_deleted_
     once();
     assert_same_bytes(&s.read("out.txt"), b"g0-1\ng2-1\ng5-1\n", "out.txt");
 }
+
+#[test]
+fn partial_lines_held_open_do_not_take_the_descriptor_budget_from_other_files() {
+    // With a limit of 80 descriptors, followed files may hold 8. Eight idle
+    // files with a partial line each kept theirs, and a new file was never
+    // opened.
+    let s = Scenario::new();
+    fs::create_dir(s.path("logs")).unwrap();
+    for i in 0..8 {
+        s.append(
+            &format!("logs/p{i}.log"),
+            format!("line {i}\npartial").as_bytes(),
+        );
+    }
+    let mut cmd = s.command(&["-i", "50ms", "logs/*.log"]);
+    // SAFETY: between fork and exec only setrlimit, which is async-signal-safe,
+    // and building an io::Error from errno, which does not allocate.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 80,
+                rlim_max: 80,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let d = Daemon::start(cmd);
+    d.wait_stdout("the eight first lines", |out| line_count(out) == 8);
+    d.wait_cycles(4);
+    s.append("logs/q.log", b"hello\n");
+    d.wait_stdout("the new file's line", |out| out.ends_with(b"hello\n"));
+    s.append("logs/q.log", b"more\n");
+    d.wait_stdout("its next line", |out| out.ends_with(b"hello\nmore\n"));
+    d.stop_ok();
+}
+
+#[test]
+fn a_file_whose_reads_keep_failing_does_not_spin_the_loop_and_once_ends() {
+    // A read error left the file's bytes "unread", which the loop took for a
+    // backlog: it ran again at once, for ever, and --once never ended. The
+    // error is made by a preloaded library that fails every read of bad.log
+    // past its first 10 bytes.
+    if std::env::var_os("LOG_COLLECTOR_TEST_RUNNER").is_some() {
+        skip("the preloaded library is built for this machine, not the runner's target");
+        return;
+    }
+    let s = Scenario::new();
+    let shim = s.path("eio.so");
+    fs::write(
+        s.path("eio.c"),
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/types.h>
+static int bad(int fd) {
+    char p[64], t[4096];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(p, t, sizeof t - 1);
+    if (n < 0) return 0;
+    t[n] = 0;
+    return strstr(t, "bad.log") != NULL;
+}
+ssize_t pread64(int fd, void *buf, size_t count, off_t off) {
+    static ssize_t (*real)(int, void *, size_t, off_t);
+    if (!real) real = dlsym(RTLD_NEXT, "pread64");
+    if (off >= 10 && bad(fd)) { errno = EIO; return -1; }
+    return real(fd, buf, count, off);
+}
+ssize_t pread(int fd, void *buf, size_t count, off_t off) { return pread64(fd, buf, count, off); }
+"#,
+    )
+    .unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(s.path("eio.c"))
+        .arg("-ldl")
+        .output();
+    if !built.is_ok_and(|o| o.status.success()) {
+        skip("no C compiler to build the library that fails reads");
+        return;
+    }
+    s.append("bad.log", b"aaaa\nbbbb\n");
+    let r = s.once(&["-o", "out.txt", "bad.log"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    s.append("bad.log", b"cccc\n");
+    let mut cmd = s.command(&["--once", "-o", "out.txt", "bad.log"]);
+    cmd.env("LD_PRELOAD", &shim);
+    // Ends (the harness fails a run that does not end within its deadline),
+    // having said why the rest was not read.
+    let r = Daemon::start(cmd).wait_exit();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
+    assert_same_bytes(&s.read("out.txt"), b"aaaa\nbbbb\n", "out.txt");
+}
+
+#[test]
+fn a_removed_pattern_directory_takes_its_files_with_it() {
+    // A directory that is gone is not one that cannot be read: its files
+    // are gone too, a partial line goes out, and the descriptor is let go.
+    let s = Scenario::new();
+    fs::create_dir_all(s.path("d/logs")).unwrap();
+    s.append("d/logs/a.log", b"line1\npartial");
+    let d = s.spawn(&["-i", "50ms", "d/logs/*.log"]);
+    d.wait_stdout_eq(b"line1\n");
+    d.wait_cycles(2);
+    fs::remove_dir_all(s.path("d/logs")).unwrap();
+    d.wait_stdout("the partial line, with a newline", |out| {
+        out.ends_with(b"partial\n")
+    });
+    let released = wait_until("a.log's descriptor let go", || {
+        let fds = fd_targets(d.pid())?;
+        (!fds.iter().any(|f| f.contains("a.log"))).then_some(())
+    });
+    assert!(released.is_some(), "the deleted a.log is still held open");
+    let r = d.stop_ok();
+    assert_eq!(r.stdout_str(), "line1\npartial\n", "{}", r.stderr);
+}
+
+#[test]
+fn an_unreadable_current_directory_is_not_taken_for_the_absence_of_files_a_bare_pattern_matched() {
+    // `*.log` lists `.`: the files it matched have no directory in their
+    // path, and were not recognised as being in the unreadable one.
+    let s = Scenario::new();
+    let dir = s.path("d");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    s.append("d/app.log", b"one\n");
+    let _back = ModeBack(dir.clone(), 0o755);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+    let mut probe = Command::new("cat");
+    probe.arg(s.path("d/app.log")).current_dir(s.dir.path());
+    without_permission_overrides(&mut probe);
+    let readable = probe.output().map(|o| o.status.success()).unwrap_or(false);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    if readable {
+        skip("a directory of mode 000 does not stop the collector here");
+        return;
+    }
+
+    let mut cmd = s.command(&["-i", "100ms", "*.log"]);
+    cmd.current_dir(&dir);
+    without_permission_overrides(&mut cmd);
+    let d = Daemon::start(cmd);
+    d.wait_stdout_eq(b"one\n");
+    s.append("d/app.log", b"two\nthr");
+    d.wait_stdout_eq(b"one\ntwo\n");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+    d.wait_cycles(3);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    s.append("d/app.log", b"ee\n");
+    d.wait_stdout("the rest of the line", |out| out.ends_with(b"ee\n"));
+    let r = d.stop_ok();
+    assert_eq!(r.stdout_str(), "one\ntwo\nthree\n", "stderr:\n{}", r.stderr);
+    assert!(
+        !r.stderr.contains("renamed away or deleted"),
+        "{}",
+        r.stderr
+    );
+}
