@@ -13,15 +13,17 @@ RUN_STATE := target/run-state
 
 
 .PHONY: demo bench
-.PHONY: all build release test lint run install uninstall clean fuzz cross-setup cross-aarch64 cross-armv7 test-cross
+.PHONY: all build release test lint run clean-run install uninstall clean fuzz cross-setup cross-aarch64 cross-armv7 test-cross
 
 all: build
 
 build:
 	$(CARGO) build --locked
 
+# Not echoed: `make run` prints log lines on stdout, and this would be the
+# first of them (cargo reports on stderr).
 release:
-	$(CARGO) build --locked --release
+	@$(CARGO) build --locked --release
 
 # The project's test command (CI runs it too). CARGO_TEST_ARGS: a filter,
 # or `-- --skip NAME`.
@@ -35,11 +37,20 @@ lint:
 
 # Build, start the generator appending to sample_logs/live.log (rotating it
 # every 400 lines), and follow sample_logs/*.log to stdout. Ctrl-C stops both.
+# The checkpoint in RUN_STATE is kept, so a second run shows only new lines;
+# `make clean-run` starts over.
 run: release
 	@echo "following sample_logs/*.log (state in $(RUN_STATE)); Ctrl-C to stop" >&2
+	@if [ -e $(RUN_STATE)/checkpoints ]; then \
+		echo "state kept in $(RUN_STATE): lines already delivered are not shown again;" \
+			"\`make clean-run\` (or rm -rf $(RUN_STATE)) starts over" >&2; fi
 	@$(RELEASE)/loggen --rate 5 --rotate-every 400 --keep 2 sample_logs/live.log & gen=$$!; \
 	trap 'kill $$gen 2>/dev/null' EXIT INT TERM; \
 	$(RELEASE)/log-collector --state-dir $(RUN_STATE) 'sample_logs/*.log'
+
+# Forget what `make run` delivered, and the generated live log.
+clean-run:
+	rm -rf $(RUN_STATE) sample_logs/live.log sample_logs/live.log.*
 
 # The side-by-side benchmark (see bench/bench.py and BENCHMARKS.md); not in CI.
 BENCH_ARGS ?=

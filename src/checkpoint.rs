@@ -327,6 +327,18 @@ impl Store {
     /// Creates the state dir if needed (mode 0700), takes its lock, and loads
     /// the checkpoint file if there is one.
     pub fn open(dir: &Path) -> Result<(Store, Option<Checkpoint>), Error> {
+        // Creating it would fail with "File exists", which names neither
+        // the problem nor the fix.
+        if let Ok(meta) = fs::metadata(dir) {
+            if !meta.is_dir() {
+                return Err(Error::State {
+                    message: format!("state dir {} is a file, not a directory", show(dir)),
+                    hint: "give --state-dir (or `state-dir =`) a directory, or a path \
+                           that does not exist yet (it is created), or move the file away"
+                        .into(),
+                });
+            }
+        }
         if !dir.is_dir() {
             DirBuilder::new()
                 .recursive(true)
@@ -393,6 +405,17 @@ impl Store {
                 (bytes.len(), fnv1a(&bytes)),
             ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, (0, fnv1a(b""))),
+            // Nothing is wrong with what it holds: moving it away would
+            // throw away every file's position for a permission problem.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(Error::State {
+                    message: format!("cannot read checkpoint file {}: {e}", show(&path)),
+                    hint: "fix its ownership or permissions: the user log-collector runs \
+                           as must own it and be able to read and write it (mode 0600); \
+                           do not move it away, it holds every file's position"
+                        .into(),
+                })
+            }
             Err(e) => {
                 return Err(Error::Checkpoint {
                     path: show(&path),

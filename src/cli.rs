@@ -49,7 +49,10 @@ pub fn path_from_arg(arg: &str) -> PathBuf {
 
 /// Follow log files by polling and write their new lines to one output.
 #[derive(FromArgs, Debug, Default, PartialEq)]
+// Not argh's default `help` trigger: `help` is a PATH like any other, so a
+// file named help can be followed without `./`.
 #[argh(
+    help_triggers("-h", "--help"),
     example = "Follow nginx logs and print new lines:\n  $ {command_name} '/var/log/nginx/*.log'",
     example = "Catch up once from cron, as json, into a file:\n  $ {command_name} --once --format json -o /var/spool/logs.json /var/log/app.log",
     example = "Start at the end of existing files, poll every second:\n  $ {command_name} --from-end -i 1s /var/log/syslog",
@@ -71,11 +74,13 @@ pub struct Args {
     #[argh(option, short = 's', arg_name = "DIR")]
     pub state_dir: Option<String>,
 
-    /// where lines go: - (stdout, default), a file (appended) or a FIFO
+    /// where lines go: - (stdout, default), a file (appended), a FIFO, or
+    /// |COMMAND (run with sh -c and fed on its stdin)
     #[argh(option, short = 'o', arg_name = "DEST")]
     pub output: Option<String>,
 
-    /// poll interval: 250ms, 1s, 2m or bare milliseconds (default 250ms)
+    /// poll interval: 250ms, 1s, 2m, 1h or bare milliseconds, from 1ms to 1h
+    /// (default 250ms)
     #[argh(option, short = 'i', arg_name = "DUR")]
     pub interval: Option<String>,
 
@@ -91,8 +96,9 @@ pub struct Args {
     #[argh(option, arg_name = "raw|json")]
     pub format: Option<String>,
 
-    /// longest line delivered whole, in bytes (default 1048576); longer lines
-    /// come out in pieces of this size
+    /// longest line delivered whole, in bytes, with an optional K, M or G
+    /// suffix (default 1M, at most 1G); longer lines come out in pieces of
+    /// this size
     #[argh(option, arg_name = "N")]
     pub max_line_bytes: Option<String>,
 

@@ -195,6 +195,9 @@ fn exposure(uid: u32, mode: u32, dir: bool, me: u32) -> Option<Exposure> {
 /// `base` is the directory relative paths are joined to.
 pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues, Error> {
     let mut values = FileValues::default();
+    // Where each key was set: a second value for a key that holds one would
+    // silently win over the first.
+    let mut set_at: Vec<(String, String)> = Vec::new();
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let location = format!("{name}:{}", index + 1);
         let err = |message: String| Error::Config {
@@ -210,6 +213,14 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
         };
         let key = std::str::from_utf8(trim(&line[..eq]))
             .map_err(|_| err("the key is not valid UTF-8".into()))?;
+        if key != "path" {
+            if let Some((_, first)) = set_at.iter().find(|(k, _)| k == key) {
+                return Err(err(format!(
+                    "`{key}` is already set at {first}: give it once (only `path` may repeat)"
+                )));
+            }
+            set_at.push((key.to_string(), location.clone()));
+        }
         let value = trim(&line[eq + 1..]);
         if value.is_empty() {
             return Err(err(format!("`{key}` has no value")));
@@ -266,17 +277,32 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Splits `250ms` into 250 and `ms`; `expected` is the message for a missing number.
-fn number_and_unit<'s>(s: &'s str, expected: &str) -> Result<(u64, &'s str), String> {
+/// Splits `250ms` into 250 and `ms`; `expected` is the message for a missing
+/// number, `too_large` for one beyond `u64`.
+fn number_and_unit<'s>(
+    s: &'s str,
+    expected: &str,
+    too_large: &str,
+) -> Result<(u64, &'s str), String> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = s.split_at(digits);
-    let n = number.parse().map_err(|_| expected.to_string())?;
+    let n = number.parse().map_err(|_| {
+        if digits == 0 {
+            expected.to_string()
+        } else {
+            too_large.to_string()
+        }
+    })?;
     Ok((n, unit))
 }
 
 /// Parses `250ms`, `1s`, `2m`, `1h` or bare milliseconds, within 1 ms to 1 h.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = number_and_unit(s, "expected a number with an optional unit ms, s, m or h")?;
+    let (n, unit) = number_and_unit(
+        s,
+        "expected a number with an optional unit ms, s, m or h",
+        "must be between 1ms and 1h",
+    )?;
     let ms = match unit {
         "" | "ms" => Some(n),
         "s" => n.checked_mul(1000),
@@ -292,7 +318,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses a byte count with an optional binary suffix (`64K`, `1MiB`), at least 1.
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let (n, unit) = number_and_unit(s, "expected a positive number of bytes")?;
+    let too_large = format!("too large: the maximum is {MAX_MAX_LINE_BYTES} (1 GiB)");
+    let (n, unit) = number_and_unit(s, "expected a positive number of bytes", &too_large)?;
     let scale: u64 = match unit {
         "" => 1,
         "K" | "k" | "KiB" => 1 << 10,
@@ -305,7 +332,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         return Err("must be at least 1".into());
     }
     if bytes > MAX_MAX_LINE_BYTES as u64 {
-        return Err(format!("must be at most {MAX_MAX_LINE_BYTES} (1 GiB)"));
+        return Err(too_large);
     }
     usize::try_from(bytes).map_err(|_| "too large for this machine".into())
 }
@@ -431,6 +458,11 @@ pub fn merge(
             ));
         }
     }
+    if output == OutputSpec::Path(PathBuf::new()) {
+        return Err(Error::usage(
+            "invalid value '' for --output: empty (use - for stdout)",
+        ));
+    }
     let state_dir = match (&args.state_dir, file.state_dir) {
         (Some(cli), _) => path_from_arg(cli),
         (None, Some((dir, _))) => dir,
@@ -507,6 +539,13 @@ mod tests {
         for bad in ["0", "", "x", "2G", "1T", "-5", "18446744073709551617"] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
         }
+        let too_large = "too large: the maximum is 1073741824 (1 GiB)";
+        assert_eq!(parse_size("99999999999999999999"), Err(too_large.into()));
+        assert_eq!(parse_size("1025M"), Err(too_large.into()));
+        assert_eq!(
+            parse_size("x"),
+            Err("expected a positive number of bytes".into())
+        );
     }
 
     #[test]
@@ -542,6 +581,11 @@ mod tests {
             ("\n\njust words\n", "/etc/lc.conf:3: expected `key = value`"),
             ("once = yes\n", "/etc/lc.conf:1: `once` takes true or false"),
             ("interval =\n", "/etc/lc.conf:1: `interval` has no value"),
+            (
+                "once = true\npath = a\npath = b\nonce = false\n",
+                "/etc/lc.conf:4: `once` is already set at /etc/lc.conf:1: give it once \
+                 (only `path` may repeat)",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err().to_string(), want);

@@ -88,6 +88,11 @@ pub struct DirCache {
     /// The specs `found` was last built from, and which of them named an
     /// existing file then (taken literally).
     specs: Vec<(Spec, bool)>,
+    /// Patterns that matched nothing when `found` was last built.
+    unmatched: HashSet<PathBuf>,
+    /// Patterns that matched something (or had not been expanded) before
+    /// and match nothing now, until taken.
+    newly_unmatched: Vec<PathBuf>,
 }
 
 const SETTLE: Duration = Duration::from_secs(2);
@@ -130,6 +135,14 @@ impl Stamp {
 }
 
 impl DirCache {
+    /// Patterns that have come to match nothing since the last call: each
+    /// once when it starts out empty, and again whenever it matched
+    /// something and then stopped. Only a rebuild of `found` adds to it, so
+    /// an idle cycle costs nothing here.
+    pub fn take_newly_unmatched(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.newly_unmatched)
+    }
+
     /// The names in `dir` if it had to be read again (the cached digest is
     /// not known to be current), and whether they (or the directory behind
     /// the path) differ from the last ones seen.
@@ -259,6 +272,7 @@ pub fn expand(
     cache.specs = specs.iter().cloned().zip(literal.iter().copied()).collect();
     found.clear();
     let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut unmatched = HashSet::new();
     for (spec, exists) in specs.iter().zip(&literal) {
         let Some((dir, pattern)) = spec.pattern.as_ref().filter(|_| !exists) else {
             if seen.insert(spec.path.clone()) {
@@ -289,8 +303,10 @@ pub fn expand(
                 }
             }
         }
+        let mut matched = false;
         for name in &listed[dir.as_path()] {
             if name_matches(pattern, name) {
+                matched = true;
                 let path = dir_join(&spec.path, dir, name);
                 if seen.insert(path.clone()) {
                     let at = cached
@@ -305,7 +321,16 @@ pub fn expand(
                 }
             }
         }
+        if !matched {
+            unmatched.insert(spec.path.clone());
+        }
     }
+    for path in &unmatched {
+        if !cache.unmatched.contains(path) {
+            cache.newly_unmatched.push(path.clone());
+        }
+    }
+    cache.unmatched = unmatched;
     true
 }
 

@@ -52,6 +52,9 @@ pub enum Error {
     },
     /// Another collector holds the state dir.
     LockHeld { lock: String },
+    /// The state dir or a file in it is unusable as it is, for a reason the
+    /// user fixes (not corruption): `hint` says how.
+    State { message: String, hint: String },
     /// The output went away for good (stdout closed).
     OutputGone { what: String, source: io::Error },
 }
@@ -72,6 +75,7 @@ impl Error {
             Error::Io { .. }
             | Error::Checkpoint { .. }
             | Error::LockHeld { .. }
+            | Error::State { .. }
             | Error::OutputGone { .. } => ExitCode::Failure,
         }
     }
@@ -89,6 +93,7 @@ impl Error {
             Error::LockHeld { .. } => {
                 Some("stop the other collector, or give this one its own --state-dir".into())
             }
+            Error::State { hint, .. } => Some(hint.clone()),
             Error::OutputGone { .. } => Some(
                 "lines not yet confirmed by a saved checkpoint are sent again on the next start"
                     .into(),
@@ -121,6 +126,7 @@ impl fmt::Display for Error {
                 f,
                 "another log-collector is already using this state dir (lock {lock} is held)"
             ),
+            Error::State { message, .. } => write!(f, "{message}"),
             Error::OutputGone { what, source } => write!(f, "{what} is gone: {source}"),
         }
     }

@@ -55,6 +55,9 @@ impl Collector<'_> {
             &mut self.problems,
             &mut self.dir_cache,
         );
+        for pattern in self.dir_cache.take_newly_unmatched() {
+            log::info!("{} matches no file (yet); watching for it", show(&pattern));
+        }
         self.unknown.clear();
         for p in std::mem::take(&mut self.problems) {
             self.warn_once(

@@ -154,12 +154,6 @@ pub fn run(
     // Record the output's identity and length before the first write, so that
     // a crash in the very first cycle can be cut back too.
     c.commit();
-    log::info!(
-        "following {} path(s), writing to {}, state in {}",
-        c.specs.len(),
-        c.output.describe(),
-        show(&c.settings.state_dir)
-    );
     let mut first = true;
     let mut last_status = Instant::now();
     loop {
@@ -168,6 +162,13 @@ pub fn run(
         if first || last_status.elapsed() >= STATUS_EVERY {
             let status = c.status();
             if first {
+                // Only after a cycle is it known how many files the PATHs match.
+                log::info!(
+                    "following {}, writing to {}, state in {}",
+                    c.following(),
+                    c.output.describe(),
+                    show(&c.settings.state_dir)
+                );
                 log::info!("{}", c.first_look.summary());
                 // Ready: the state is loaded and the first cycle is done.
                 c.notify.ready(&status);
@@ -588,6 +589,18 @@ impl<'a> Collector<'a> {
                 format!("cannot write stats file {}: {e}", show(path)),
             );
         }
+    }
+
+    /// `1 PATH (3 files)`: what the PATHs given amount to now.
+    fn following(&self) -> String {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let files = self.files.values().filter(|t| t.is_active()).count();
+        format!(
+            "{} ({})",
+            plural(self.specs.len(), "PATH", "PATHs"),
+            plural(files, "file", "files")
+        )
     }
 
     /// The STATUS= line for systemd.

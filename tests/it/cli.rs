@@ -243,13 +243,13 @@ fn state_dir_is_created_0700_and_checkpoint_file_0600() {
 }
 
 /// The user root runs the collector as where a test is about other users.
-const NOBODY: libc::uid_t = 65534;
+pub(crate) const NOBODY: libc::uid_t = 65534;
 
 /// The collector command, run as `NOBODY` when the test runs as root, from
 /// a copy of the binary in the scenario's dir (the build tree may be out of
 /// that user's reach), with the scenario's dir opened to it. `None`, after
 /// saying why, where that user cannot run it.
-fn as_other_user(s: &Scenario, args: &[&str]) -> Option<std::process::Command> {
+pub(crate) fn as_other_user(s: &Scenario, args: &[&str]) -> Option<std::process::Command> {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     // SAFETY: geteuid has no preconditions.

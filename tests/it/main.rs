@@ -12,6 +12,7 @@ mod faults;
 mod hygiene;
 mod logrotate;
 mod model;
+mod newcomer;
 mod notify;
 mod output;
 mod recycle;
