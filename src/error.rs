@@ -54,6 +54,9 @@ pub enum Error {
     LockHeld { lock: String },
     /// The output went away for good (stdout closed).
     OutputGone { what: String, source: io::Error },
+    /// `--once` ended before everything was delivered: the output took
+    /// nothing for `--once-timeout`, or a stop signal came first.
+    Unfinished { message: String, hint: String },
 }
 
 impl Error {
@@ -72,7 +75,8 @@ impl Error {
             Error::Io { .. }
             | Error::Checkpoint { .. }
             | Error::LockHeld { .. }
-            | Error::OutputGone { .. } => ExitCode::Failure,
+            | Error::OutputGone { .. }
+            | Error::Unfinished { .. } => ExitCode::Failure,
         }
     }
 
@@ -93,6 +97,7 @@ impl Error {
                 "lines not yet confirmed by a saved checkpoint are sent again on the next start"
                     .into(),
             ),
+            Error::Unfinished { hint, .. } => Some(hint.clone()),
         }
     }
 }
@@ -122,6 +127,7 @@ impl fmt::Display for Error {
                 "another log-collector is already using this state dir (lock {lock} is held)"
             ),
             Error::OutputGone { what, source } => write!(f, "{what} is gone: {source}"),
+            Error::Unfinished { message, .. } => write!(f, "{message}"),
         }
     }
 }
