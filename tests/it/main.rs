@@ -11,6 +11,7 @@ mod delivery;
 mod faults;
 mod logrotate;
 mod model;
+mod no_hang;
 mod notify;
 mod output;
 mod recycle;
