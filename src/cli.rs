@@ -88,6 +88,11 @@ pub struct Args {
     #[argh(switch)]
     pub once: bool,
 
+    /// with --once: how long a failing output is retried, or a FIFO reader
+    /// waited for, before the run gives up with status 1 (default 1m)
+    #[argh(option, arg_name = "DUR")]
+    pub once_timeout: Option<String>,
+
     /// start files with no checkpoint history at their end
     #[argh(switch)]
     pub from_end: bool,

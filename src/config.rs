@@ -19,6 +19,8 @@ use crate::error::{show, Error};
 
 /// Default poll interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
+/// Default for how long `--once` retries a failing output.
+pub const DEFAULT_ONCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default longest line delivered whole.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Upper bound for `--max-line-bytes`: the splitter holds one such line in memory.
@@ -58,6 +60,8 @@ pub struct Settings {
     pub interval: Duration,
     /// Catch up once and exit.
     pub once: bool,
+    /// With `once`: how long a failing output is retried before giving up.
+    pub once_timeout: Duration,
     /// Files without checkpoint history that exist at start-up begin at their end.
     pub from_end: bool,
     /// Output format.
@@ -82,6 +86,7 @@ pub struct FileValues {
     pub output: Option<(OsString, String)>,
     pub interval: Option<(String, String)>,
     pub once: Option<bool>,
+    pub once_timeout: Option<(String, String)>,
     pub from_end: Option<bool>,
     pub format: Option<(String, String)>,
     pub max_line_bytes: Option<(String, String)>,
@@ -249,6 +254,7 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
             }
             "interval" => values.interval = Some((text()?, location.clone())),
             "once" => values.once = Some(switch()?),
+            "once-timeout" => values.once_timeout = Some((text()?, location.clone())),
             "from-end" => values.from_end = Some(switch()?),
             "format" => values.format = Some((text()?, location.clone())),
             "max-line-bytes" => values.max_line_bytes = Some((text()?, location.clone())),
@@ -439,6 +445,12 @@ pub fn merge(
     }
 
     let interval = pick(&args.interval, file.interval, "interval", parse_duration)?;
+    let once_timeout = pick(
+        &args.once_timeout,
+        file.once_timeout,
+        "once-timeout",
+        parse_duration,
+    )?;
     let format = pick(&args.format, file.format, "format", parse_format)?;
     let max_line_bytes = pick(
         &args.max_line_bytes,
@@ -482,6 +494,7 @@ pub fn merge(
         output,
         interval: interval.unwrap_or(DEFAULT_INTERVAL),
         once: args.once || file.once.unwrap_or(false),
+        once_timeout: once_timeout.unwrap_or(DEFAULT_ONCE_TIMEOUT),
         from_end: args.from_end || file.from_end.unwrap_or(false),
         format: format.unwrap_or(Format::Raw),
         max_line_bytes: max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES),
@@ -608,6 +621,28 @@ mod tests {
         assert!(s.once);
         assert!(s.fsync);
         assert_eq!(s.max_line_bytes, DEFAULT_MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn once_timeout_comes_from_the_file_or_the_command_line() {
+        let args = Args {
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
+        let s = merge(&args, parse("path = a.log\n").unwrap(), None).unwrap();
+        assert_eq!(s.once_timeout, DEFAULT_ONCE_TIMEOUT);
+        let file = parse("path = a.log\nonce-timeout = 5s\n").unwrap();
+        let s = merge(&args, file, None).unwrap();
+        assert_eq!(s.once_timeout, Duration::from_secs(5));
+        let args = Args {
+            once_timeout: Some("0".into()),
+            ..args
+        };
+        let e = merge(&args, parse("path = a.log\n").unwrap(), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value '0' for --once-timeout: must be between 1ms and 1h"
+        );
     }
 
     #[test]

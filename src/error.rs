@@ -57,6 +57,9 @@ pub enum Error {
     State { message: String, hint: String },
     /// The output went away for good (stdout closed).
     OutputGone { what: String, source: io::Error },
+    /// `--once` ended before everything was delivered: the output took
+    /// nothing for `--once-timeout`, or a stop signal came first.
+    Unfinished { message: String, hint: String },
 }
 
 impl Error {
@@ -76,7 +79,8 @@ impl Error {
             | Error::Checkpoint { .. }
             | Error::LockHeld { .. }
             | Error::State { .. }
-            | Error::OutputGone { .. } => ExitCode::Failure,
+            | Error::OutputGone { .. }
+            | Error::Unfinished { .. } => ExitCode::Failure,
         }
     }
 
@@ -98,6 +102,7 @@ impl Error {
                 "lines not yet confirmed by a saved checkpoint are sent again on the next start"
                     .into(),
             ),
+            Error::Unfinished { hint, .. } => Some(hint.clone()),
         }
     }
 }
@@ -128,6 +133,7 @@ impl fmt::Display for Error {
             ),
             Error::State { message, .. } => write!(f, "{message}"),
             Error::OutputGone { what, source } => write!(f, "{what} is gone: {source}"),
+            Error::Unfinished { message, .. } => write!(f, "{message}"),
         }
     }
 }

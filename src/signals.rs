@@ -4,11 +4,13 @@
 //! TERM and INT also start a one-second clock on a small thread: if the loop
 //! is stuck in a write the output does not accept (a full pipe, a stalled
 //! FIFO), the process exits anyway. The checkpoint on disk then covers only
-//! what was written before, which is what the contract asks.
+//! what was written before, which is what the contract asks. An output
+//! command's process group is ended first, and a `--once` run that is cut
+//! short this way exits 1: it did not finish.
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,9 @@ use signal_hook::{flag, low_level::pipe};
 
 /// How long a stop request waits for the write in hand before exiting anyway.
 const STOP_GRACE: Duration = Duration::from_millis(900);
+
+/// The exit status when the stop clock acts (see `set_cut_short_status`).
+static CUT_SHORT_STATUS: AtomicI32 = AtomicI32::new(0);
 
 /// The flags the loop polls, and the socket its sleep waits on.
 pub struct Signals {
@@ -56,9 +61,10 @@ impl Signals {
             if clock.read(&mut byte).is_ok_and(|n| n == 1) {
                 std::thread::sleep(STOP_GRACE);
                 log::warn!("shutdown: the output did not take the last write in time; exiting without it");
+                crate::output::end_group_now();
                 // SAFETY: _exit ends the process at once without running any
                 // code that could block on the stalled output.
-                unsafe { libc::_exit(0) };
+                unsafe { libc::_exit(CUT_SHORT_STATUS.load(Ordering::Relaxed)) };
             }
         })?;
         Ok(Signals {
@@ -67,6 +73,12 @@ impl Signals {
             stats,
             wake,
         })
+    }
+
+    /// Sets the exit status of a stop that abandons the write in hand
+    /// (default 0): 1 for `--once`, whose run is then not finished.
+    pub fn set_cut_short_status(&self, status: i32) {
+        CUT_SHORT_STATUS.store(status, Ordering::Relaxed);
     }
 
     /// Whether TERM or INT arrived.

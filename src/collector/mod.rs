@@ -23,11 +23,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::checkpoint::{Checkpoint, OutputMark, Store};
 use crate::config::Settings;
 use crate::discover::{self, DirProblem, Found, Spec};
-use crate::error::{show, Error};
+use crate::error::{show, Error, ExitCode};
 use crate::identity::{self, FileId, Fingerprint, IdMap, IdSet, Kind};
 use crate::lines::{self, Chunk};
 use crate::notify::Notifier;
-use crate::output::{Output, WriteError};
+use crate::output::{Output, Position, WriteError};
 use crate::signals::Signals;
 use crate::stats::{self, Gauges, Stats};
 use crate::tracker::{Change, Event, State, Tracked};
@@ -71,8 +71,11 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 struct Outcome {
     /// Some file still has bytes to read: start the next cycle at once.
     backlog: bool,
-    /// The output failed and was rolled back: wait before trying again.
-    retry: bool,
+    /// The output failed (with this error) and was rolled back: wait
+    /// before trying again.
+    retry: Option<String>,
+    /// A command has not read all it was sent yet: nothing was confirmed.
+    unconfirmed: bool,
 }
 
 struct Collector<'a> {
@@ -103,7 +106,9 @@ struct Collector<'a> {
     output_id: Option<FileId>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
-    write_failing: bool,
+    /// Since when writes to the output fail, and where it stood after the
+    /// last recovery: it works again only once lines got past that.
+    write_failing: Option<(Instant, Position)>,
     save_failing: bool,
     retry_delay: Duration,
     stats: Stats,
@@ -143,11 +148,27 @@ pub fn run(
     signals: &Signals,
 ) -> Result<(), Error> {
     let (store, loaded) = Store::open(&settings.state_dir)?;
-    let stop = || signals.should_stop();
+    if settings.once {
+        signals.set_cut_short_status(ExitCode::Failure.code());
+    }
+    // `--once` waits for a FIFO's reader no longer than it retries a failing output.
+    let opened_at = Instant::now();
+    let once_timeout = settings.once.then_some(settings.once_timeout);
+    let out_of_time = || once_timeout.is_some_and(|t| opened_at.elapsed() >= t);
+    let stop = || signals.should_stop() || out_of_time();
     // Before the output opens: a command started later gets the same limit.
     let max_open = descriptor_budget();
     let output = match Output::open(&settings.output, &stop) {
-        Err(_) if signals.should_stop() => return Ok(()),
+        Err(_) if signals.should_stop() => {
+            return if settings.once {
+                Err(interrupted())
+            } else {
+                Ok(())
+            }
+        }
+        Err(Error::OutputGone { what, .. }) if out_of_time() => {
+            return Err(gave_up(what, settings.once_timeout, "it has no reader"))
+        }
         other => other?,
     };
     let mut c = Collector::new(settings, store, output, signals, loaded, max_open)?;
@@ -156,9 +177,18 @@ pub fn run(
     c.commit();
     let mut first = true;
     let mut last_status = Instant::now();
+    let mut result = Ok(());
+    // Since when a command has not read the last of what it was sent.
+    let mut unread_since: Option<Instant> = None;
     loop {
         let started = Instant::now();
-        let outcome = c.cycle()?;
+        let outcome = match c.cycle() {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                c.output.close();
+                return Err(e);
+            }
+        };
         if first || last_status.elapsed() >= STATUS_EVERY {
             let status = c.status();
             if first {
@@ -180,18 +210,41 @@ pub fn run(
         }
         if signals.should_stop() {
             log::info!("stopping on request");
+            if c.settings.once {
+                result = Err(interrupted());
+            }
             break;
         }
-        if c.settings.once && !outcome.backlog && !outcome.retry {
-            break;
+        if c.settings.once {
+            if !outcome.backlog && outcome.retry.is_none() && !outcome.unconfirmed {
+                break;
+            }
+            // An output that keeps failing, or a command that does not read
+            // the last of its input, gets --once-timeout; then the run gives up.
+            unread_since = (outcome.unconfirmed && !outcome.backlog)
+                .then(|| unread_since.unwrap_or_else(Instant::now));
+            let stuck = match (&outcome.retry, c.write_failing, unread_since) {
+                (Some(why), Some((since, _)), _) => Some((since, why.as_str())),
+                (None, _, Some(since)) => Some((since, "it did not read all it was sent")),
+                _ => None,
+            };
+            if let Some((since, why)) = stuck {
+                if since.elapsed() >= c.settings.once_timeout {
+                    result = Err(gave_up(c.output.describe(), c.settings.once_timeout, why));
+                    break;
+                }
+            }
         }
         if signals.take_reload() {
-            c.reload(reload)?;
+            if let Err(e) = c.reload(reload) {
+                c.output.close();
+                return Err(e);
+            }
         }
         if signals.take_stats() {
             c.log_stats();
         }
-        if outcome.retry {
+        if outcome.retry.is_some() {
             c.rest(c.retry_delay);
             c.retry_delay = (c.retry_delay * 2).min(MAX_RETRY_DELAY);
         } else if !outcome.backlog {
@@ -213,7 +266,38 @@ pub fn run(
     }
     c.write_stats(true);
     c.output.close();
-    Ok(())
+    result
+}
+
+/// A `--once` run that a stop signal cut short.
+fn interrupted() -> Error {
+    Error::Unfinished {
+        message: "stopped by a signal before --once was done".into(),
+        hint: "the next run goes on from the saved checkpoint".into(),
+    }
+}
+
+/// A `--once` run whose output `what` took nothing for `timeout`, and `why`.
+fn gave_up(what: String, timeout: Duration, why: &str) -> Error {
+    Error::Unfinished {
+        message: format!(
+            "--once gave up on {what} after {} (--once-timeout): {why}",
+            show_duration(timeout)
+        ),
+        hint: "make the output work, or allow it more time with --once-timeout; \
+               what was not delivered is sent on the next run"
+            .into(),
+    }
+}
+
+/// A duration the way the options take it: `1m`, `30s`, `250ms`.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        _ if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
 }
 
 impl<'a> Collector<'a> {
@@ -269,7 +353,7 @@ impl<'a> Collector<'a> {
             committed_output,
             output_id: mark.map(|m| m.id),
             warned: HashMap::new(),
-            write_failing: false,
+            write_failing: None,
             save_failing: false,
             retry_delay: Duration::from_millis(100),
             stats: Stats {
@@ -334,21 +418,27 @@ impl<'a> Collector<'a> {
             Ok((backlog, false)) => {
                 return Ok(Outcome {
                     backlog,
-                    retry: false,
+                    unconfirmed: true,
+                    ..Outcome::default()
                 })
             }
             Err(WriteError::Gone(e)) => return Err(e),
             Err(WriteError::Retry(e)) => {
+                let why = e.to_string();
                 self.write_failed(e)?;
                 return Ok(Outcome {
-                    backlog: false,
-                    retry: true,
+                    retry: Some(why),
+                    ..Outcome::default()
                 });
             }
         };
-        if self.write_failing {
-            log::info!("writing to {} works again", self.output.describe());
-            self.write_failing = false;
+        // Only lines that got through show that the output works: cycles
+        // that wrote nothing (nothing new, or a stop came first) prove nothing.
+        if let Some((_, recovered_at)) = self.write_failing {
+            if self.output.position() != recovered_at {
+                log::info!("writing to {} works again", self.output.describe());
+                self.write_failing = None;
+            }
         }
         self.retry_delay = Duration::from_millis(100);
         if self.dirty {
@@ -359,7 +449,7 @@ impl<'a> Collector<'a> {
         self.forget_old();
         Ok(Outcome {
             backlog,
-            retry: false,
+            ..Outcome::default()
         })
     }
 
@@ -367,13 +457,16 @@ impl<'a> Collector<'a> {
     /// for what the output took before it failed.
     fn write_failed(&mut self, e: io::Error) -> Result<(), Error> {
         self.stats.write_errors += 1;
-        if !self.write_failing {
-            log::warn!(
-                "cannot write to {}: {e}; lines are kept and sent again from the last checkpoint",
-                self.output.describe()
-            );
-            self.write_failing = true;
-        }
+        let since = match self.write_failing {
+            Some((since, _)) => since,
+            None => {
+                log::warn!(
+                    "cannot write to {}: {e}; lines are kept and sent again from the last checkpoint",
+                    self.output.describe()
+                );
+                Instant::now()
+            }
+        };
         self.batch.clear();
         for t in self.files.values_mut() {
             t.roll_back();
@@ -387,6 +480,7 @@ impl<'a> Collector<'a> {
         };
         // What is sent next counts from the recovered output's position.
         self.restart_marks();
+        self.write_failing = Some((since, self.output.position()));
         recovered
     }
 
@@ -513,7 +607,10 @@ impl<'a> Collector<'a> {
         } else {
             None
         };
-        let stop = || self.signals.should_stop();
+        // With --once, a FIFO without a reader is waited for no longer than that allows.
+        let until = Instant::now() + self.settings.once_timeout;
+        let once = self.settings.once;
+        let stop = || self.signals.should_stop() || (once && Instant::now() >= until);
         if let Some(mut new) = new {
             if new.state_dir != self.settings.state_dir {
                 log::warn!("reload: a new state-dir takes effect only after a restart");

@@ -1,14 +1,17 @@
 //! The `|COMMAND` output: `sh -c COMMAND` with a pipe to its stdin, the way
 //! piped logs have long worked. The child runs in its own process group, so
 //! a Ctrl-C meant for the collector does not kill it mid-batch: on shutdown
-//! the collector closes the pipe and gives it a moment to finish.
+//! the collector closes the pipe and gives it a moment to finish. Then the
+//! whole group is ended, so that nothing the command started (a child of
+//! `sh`, a helper it left behind) outlives it and ships lines beside the
+//! next collector's command.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The soft descriptor limit the process started with, given back to the
@@ -22,6 +25,12 @@ pub fn set_child_fd_limit(soft: u64) {
 
 /// How long a command may take to finish after its stdin is closed on shutdown.
 const FINISH_GRACE: Duration = Duration::from_millis(500);
+/// How long what is left of its group has between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(100);
+
+/// The process group of the running command (0: none), for `end_group_now`:
+/// the stop clock ends the process without going through `finish`.
+static GROUP: AtomicI32 = AtomicI32::new(0);
 
 /// Starts the command; returns the write end of its stdin and the child.
 pub fn spawn(command: &str) -> io::Result<(File, Child)> {
@@ -51,6 +60,8 @@ pub fn spawn(command: &str) -> io::Result<(File, Child)> {
         }
     }
     let mut child = cmd.spawn()?;
+    // The group's number is the child's pid, since it leads the group.
+    GROUP.store(group_of(&child), Ordering::Relaxed);
     let stdin = child
         .stdin
         .take()
@@ -92,19 +103,59 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Waits for a child whose stdin was closed, at most `FINISH_GRACE`, then kills it.
+/// Waits for a child whose stdin was closed, at most `FINISH_GRACE`; then
+/// ends what is left of its process group (the child too, if it still runs).
 pub fn finish(child: &mut Child) -> Option<ExitStatus> {
     let start = Instant::now();
-    loop {
+    let mut status = None;
+    while status.is_none() && start.elapsed() < FINISH_GRACE {
         match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < FINISH_GRACE => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            _ => {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
+            Ok(Some(s)) => status = Some(s),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break,
         }
     }
+    let group = group_of(child);
+    let _ = GROUP.compare_exchange(group, 0, Ordering::Relaxed, Ordering::Relaxed);
+    // The number stays the group's while any member lives, even once the
+    // leader was reaped; an empty group's number comes back only after the
+    // pid numbers have gone all the way round.
+    if signal_group(group, libc::SIGTERM) {
+        let start = Instant::now();
+        while start.elapsed() < TERM_GRACE {
+            if status.is_none() {
+                status = child.try_wait().ok().flatten();
+            }
+            if status.is_some() && !signal_group(group, 0) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        signal_group(group, libc::SIGKILL);
+    }
+    status.or_else(|| child.wait().ok())
+}
+
+/// For the stop clock, just before the process exits: kills the running
+/// command's group at once, there is no time left to wait for it.
+pub fn end_group_now() {
+    let group = GROUP.swap(0, Ordering::Relaxed);
+    signal_group(group, libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(20));
+    signal_group(group, libc::SIGKILL);
+}
+
+fn group_of(child: &Child) -> i32 {
+    i32::try_from(child.id()).unwrap_or(0)
+}
+
+/// Sends `signal` (0: none, only look) to every process of `group`; says
+/// whether one was there.
+fn signal_group(group: i32, signal: i32) -> bool {
+    // 0 stands for no command here; killpg would take it for our own group.
+    if group <= 1 {
+        return false;
+    }
+    // SAFETY: killpg with a plain integer group and signal; no memory involved.
+    unsafe { libc::killpg(group, signal) == 0 }
 }

@@ -7,7 +7,7 @@
 mod command;
 mod copy;
 
-pub use command::set_child_fd_limit;
+pub use command::{end_group_now, set_child_fd_limit};
 pub use copy::Copied;
 
 use std::fs::{File, OpenOptions};

@@ -13,6 +13,7 @@ mod hygiene;
 mod logrotate;
 mod model;
 mod newcomer;
+mod no_hang;
 mod notify;
 mod output;
 mod recycle;
