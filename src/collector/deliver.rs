@@ -408,6 +408,10 @@ impl Collector<'_> {
             &mut self.notify,
         );
         let (signals, interval) = (self.signals, self.settings.interval);
+        // With --once, an output that stops taking data (a command or FIFO
+        // reader that no longer reads) is given up on like a failing one.
+        let stall_limit = self.settings.once.then_some(self.settings.once_timeout);
+        let mut blocked_since: Option<Instant> = None;
         let mut housekeeping = || {
             for t in files.values_mut() {
                 if !t.gone_quiet(interval) {
@@ -435,6 +439,8 @@ impl Collector<'_> {
                     stats_line(files, stats)
                 );
             }
+            let since = *blocked_since.get_or_insert_with(Instant::now);
+            stall_limit.is_none_or(|limit| since.elapsed() < limit)
         };
         self.output.write_all(&self.batch, &mut housekeeping)?;
         let mut written = self.batch.len();

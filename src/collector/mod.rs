@@ -76,6 +76,8 @@ struct Outcome {
     retry: Option<String>,
     /// A command has not read all it was sent yet: nothing was confirmed.
     unconfirmed: bool,
+    /// The output stopped taking data for the whole `--once-timeout`.
+    stalled: bool,
 }
 
 struct Collector<'a> {
@@ -223,6 +225,12 @@ pub fn run(
             // the last of its input, gets --once-timeout; then the run gives up.
             unread_since = (outcome.unconfirmed && !outcome.backlog)
                 .then(|| unread_since.unwrap_or_else(Instant::now));
+            if outcome.stalled {
+                // The write itself waited the whole --once-timeout already.
+                let why = "it stopped taking what it was sent";
+                result = Err(gave_up(c.output.describe(), c.settings.once_timeout, why));
+                break;
+            }
             let stuck = match (&outcome.retry, c.write_failing, unread_since) {
                 (Some(why), Some((since, _)), _) => Some((since, why.as_str())),
                 (None, _, Some(since)) => Some((since, "it did not read all it was sent")),
@@ -425,9 +433,11 @@ impl<'a> Collector<'a> {
             Err(WriteError::Gone(e)) => return Err(e),
             Err(WriteError::Retry(e)) => {
                 let why = e.to_string();
+                let stalled = e.kind() == io::ErrorKind::TimedOut;
                 self.write_failed(e)?;
                 return Ok(Outcome {
                     retry: Some(why),
+                    stalled,
                     ..Outcome::default()
                 });
             }

@@ -166,11 +166,12 @@ impl Output {
 
     /// Writes the whole batch. A pipe or FIFO is written without blocking:
     /// while it is full, `while_blocked` runs every 100 ms so the caller's
-    /// housekeeping goes on (a stop is handled by the stop clock).
+    /// housekeeping goes on (a stop is handled by the stop clock); when it
+    /// answers false the write gives up with a `TimedOut` error to retry.
     pub fn write_all(
         &mut self,
         batch: &[u8],
-        while_blocked: &mut dyn FnMut(),
+        while_blocked: &mut dyn FnMut() -> bool,
     ) -> Result<(), WriteError> {
         self.unsynced = true;
         let mut rest = batch;
@@ -184,7 +185,12 @@ impl Output {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     wait_writable(&self.file, 100);
-                    while_blocked();
+                    if !while_blocked() {
+                        return Err(WriteError::Retry(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "it stopped taking what it was sent",
+                        )));
+                    }
                 }
                 Err(e) => return Err(self.classify(e)),
             }

@@ -249,3 +249,54 @@ fn a_restarted_command_leaves_no_child_behind() {
         assert_group_ends(pgid, &format!("after shutdown\n{}", r.stderr));
     }
 }
+
+/// Lines enough to fill a pipe several times over.
+fn a_few_mib() -> Vec<u8> {
+    (0..40_000)
+        .flat_map(|i| format!("{i:06} {}\n", "x".repeat(90)).into_bytes())
+        .collect()
+}
+
+#[test]
+fn once_gives_up_on_a_command_that_stops_reading() {
+    // `sleep` never reads its stdin: once the pipe is full, every write
+    // would wait for ever.
+    let s = Scenario::new();
+    s.write("a.log", &a_few_mib());
+    let r = s.once(&["--once-timeout", "1s", "-o", "|exec sleep 30", "a.log"]);
+    assert_eq!(r.code(), 1, "{}", r.stderr);
+    let line = error_line(&r.stderr);
+    assert!(
+        line.contains("gave up") && line.contains("sleep"),
+        "the error names the command: {line:?}\n{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn once_gives_up_on_a_fifo_whose_reader_stops_reading() {
+    let s = Scenario::new();
+    s.mkfifo("out.fifo");
+    s.write("a.log", &a_few_mib());
+    // A reader that opens the FIFO and never reads from it, until told to
+    // go (or for longer than a run may take).
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn({
+        let fifo = s.path("out.fifo");
+        move || {
+            let f = fs::File::open(fifo).expect("open the FIFO for reading");
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(60));
+            drop(f);
+        }
+    });
+    let r = s.once(&["--once-timeout", "1s", "-o", "out.fifo", "a.log"]);
+    let _ = done.send(());
+    assert_eq!(r.code(), 1, "{}", r.stderr);
+    let line = error_line(&r.stderr);
+    assert!(
+        line.contains("gave up") && line.contains("out.fifo"),
+        "the error names the FIFO: {line:?}\n{}",
+        r.stderr
+    );
+    reader.join().unwrap();
+}
