@@ -52,6 +52,8 @@ pub enum Error {
     },
     /// Another collector holds the state dir.
     LockHeld { lock: String },
+    /// Another collector writes to the output file (it holds its lock).
+    OutputLocked { output: String },
     /// The output went away for good (stdout closed).
     OutputGone { what: String, source: io::Error },
 }
@@ -72,6 +74,7 @@ impl Error {
             Error::Io { .. }
             | Error::Checkpoint { .. }
             | Error::LockHeld { .. }
+            | Error::OutputLocked { .. }
             | Error::OutputGone { .. } => ExitCode::Failure,
         }
     }
@@ -89,6 +92,11 @@ impl Error {
             Error::LockHeld { .. } => {
                 Some("stop the other collector, or give this one its own --state-dir".into())
             }
+            Error::OutputLocked { .. } => Some(
+                "a file output belongs to one collector: stop the other one, or give this one \
+                 its own --output"
+                    .into(),
+            ),
             Error::OutputGone { .. } => Some(
                 "lines not yet confirmed by a saved checkpoint are sent again on the next start"
                     .into(),
@@ -120,6 +128,10 @@ impl fmt::Display for Error {
             Error::LockHeld { lock } => write!(
                 f,
                 "another log-collector is already using this state dir (lock {lock} is held)"
+            ),
+            Error::OutputLocked { output } => write!(
+                f,
+                "another collector writes to output file {output} (it holds the file's lock)"
             ),
             Error::OutputGone { what, source } => write!(f, "{what} is gone: {source}"),
         }

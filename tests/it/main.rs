@@ -13,6 +13,7 @@ mod logrotate;
 mod model;
 mod notify;
 mod output;
+mod ownership;
 mod recycle;
 mod regression;
 mod rotation;
