@@ -71,7 +71,8 @@ pub struct Args {
     #[argh(option, short = 's', arg_name = "DIR")]
     pub state_dir: Option<String>,
 
-    /// where lines go: - (stdout, default), a file (appended) or a FIFO
+    /// where lines go: - (stdout, default), a file (appended; one collector
+    /// per file) or a FIFO
     #[argh(option, short = 'o', arg_name = "DEST")]
     pub output: Option<String>,
 
