@@ -97,7 +97,8 @@ pub struct Args {
     #[argh(option, arg_name = "N")]
     pub max_line_bytes: Option<String>,
 
-    /// write Prometheus metrics to this file (replaced at most once a second)
+    /// write Prometheus metrics to this file (replaced at most once a second;
+    /// not a followed file, the output or a file of the state dir)
     #[argh(option, arg_name = "PATH")]
     pub stats_file: Option<String>,
 

@@ -100,6 +100,9 @@ struct Collector<'a> {
     committed_output: Option<u64>,
     /// The output file's identity, never read as input.
     output_id: Option<FileId>,
+    /// The stats file and the state dir's files as of this cycle (replaced
+    /// files get new identities), never read as input either.
+    not_followed: Vec<(FileId, &'static str)>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
     write_failing: bool,
@@ -268,6 +271,7 @@ impl<'a> Collector<'a> {
             dirty: false,
             committed_output,
             output_id: mark.map(|m| m.id),
+            not_followed: Vec::new(),
             warned: HashMap::new(),
             write_failing: false,
             save_failing: false,
@@ -506,6 +510,19 @@ impl<'a> Collector<'a> {
             None
         };
         let stop = || self.signals.should_stop();
+        let new = new.and_then(|new| {
+            // With the state dir and output kept (below), no clash either.
+            let mut kept = new.clone();
+            kept.state_dir = self.settings.state_dir.clone();
+            kept.output = self.settings.output.clone();
+            match crate::reserved::check(&kept) {
+                Ok(()) => Some(new),
+                Err(e) => {
+                    log::error!("reload: {e}; keeping the current settings");
+                    None
+                }
+            }
+        });
         if let Some(mut new) = new {
             if new.state_dir != self.settings.state_dir {
                 log::warn!("reload: a new state-dir takes effect only after a restart");

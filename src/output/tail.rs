@@ -156,7 +156,7 @@ pub struct TailRecord {
 impl TailRecord {
     /// Opens (creating, mode 0600) the record in `dir`.
     pub fn open(dir: &Path) -> io::Result<TailRecord> {
-        let path = dir.join("output-tail");
+        let path = dir.join(crate::checkpoint::OUTPUT_TAIL);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
