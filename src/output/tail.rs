@@ -28,6 +28,12 @@
 //! repeat lines. Bytes another writer added that are exactly what this
 //! collector was writing cannot be told from its own: they are cut.
 //!
+//! The record also says since which length `L0` the output holds only this
+//! collector's bytes (each checkpoint keeps `L0` when the output grew by
+//! exactly what it wrote): a checkpoint file older than the record (put back
+//! from a copy, or a save lost with `--no-fsync`) with `L0 <= L` still finds
+//! `[L, F)` its own.
+//!
 //! The record is not fsynced while running (a kill loses nothing the kernel
 //! has), so a `writing` record is trusted only within the boot that wrote it;
 //! the record written at start-up and the `clean` one are fsynced, so a stale
@@ -65,6 +71,8 @@ struct Header {
     /// The boot the record was written in (`-` where unknown).
     boot: u64,
     id: FileId,
+    /// All of `[ours_from, committed)` was written by this collector.
+    ours_from: u64,
     committed: u64,
     /// The output's length before the write, when all of `[committed, start)`
     /// is this collector's.
@@ -78,10 +86,11 @@ fn render(h: &Header) -> [u8; HEADER] {
     let state = if h.clean { "clean" } else { "writing" };
     let number = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     let text = format!(
-        "{MAGIC} {state} {:016x} {} {} {} {} {}",
+        "{MAGIC} {state} {:016x} {} {} {} {} {} {}",
         h.boot,
         h.id.dev,
         h.id.ino,
+        h.ours_from,
         h.committed,
         number(h.start),
         number(h.len)
@@ -101,7 +110,7 @@ fn parse(bytes: &[u8]) -> Option<Header> {
         return None;
     }
     let f: Vec<&str> = text.strip_prefix(MAGIC)?.split_whitespace().collect();
-    if f.len() != 7 {
+    if f.len() != 8 {
         return None;
     }
     let clean = match f[0] {
@@ -120,9 +129,10 @@ fn parse(bytes: &[u8]) -> Option<Header> {
             dev: f[2].parse().ok()?,
             ino: f[3].parse().ok()?,
         },
-        committed: f[4].parse().ok()?,
-        start: number(f[5])?,
-        len: number(f[6])?,
+        ours_from: f[4].parse().ok()?,
+        committed: f[5].parse().ok()?,
+        start: number(f[6])?,
+        len: number(f[7])?,
     })
 }
 
@@ -141,6 +151,8 @@ pub struct TailRecord {
     file: File,
     boot: u64,
     id: FileId,
+    /// All of `[ours_from, committed)` is this collector's (see `Header`).
+    ours_from: u64,
     committed: u64,
     /// The output's length if it changed only by this collector's writes
     /// since `committed`.
@@ -169,6 +181,7 @@ impl TailRecord {
             file,
             boot: boot_id(),
             id: FileId { dev: 0, ino: 0 },
+            ours_from: 0,
             committed: 0,
             expected: None,
             pending: (None, None),
@@ -190,30 +203,39 @@ impl TailRecord {
             Ok(()) => parse(&head),
             Err(_) => None,
         };
-        let Some(h) = h.filter(|h| h.id == id && h.committed == committed) else {
+        // A record of a later checkpoint than the one found (an older
+        // checkpoint file put back) still vouches for `[ours_from, committed)`.
+        let Some(h) = h.filter(|h| h.id == id && (h.ours_from..=h.committed).contains(&committed))
+        else {
             return Verdict::Unknown;
         };
-        if h.clean {
-            return Verdict::Foreign;
-        }
-        // Written without fsync: after a reboot it may be older than the file.
-        let Some(start) = h.start.filter(|&s| h.boot == self.boot && s >= committed) else {
-            return Verdict::Unknown;
+        // Where this collector's bytes end: at the recorded checkpoint, or
+        // after what landed of the recorded write.
+        let ours_to = if h.clean {
+            h.committed
+        } else {
+            // Written without fsync: after a reboot it may be older than the file.
+            let Some(start) = h
+                .start
+                .filter(|&s| h.boot == self.boot && s >= h.committed && s <= now)
+            else {
+                return Verdict::Unknown;
+            };
+            let landed = match h.len {
+                // The write to the output had not begun.
+                None => 0,
+                Some(len) => match self.common_prefix(output, start, (now - start).min(len)) {
+                    Ok(n) => n,
+                    Err(_) => return Verdict::Unknown,
+                },
+            };
+            start + landed
         };
-        if now < start {
-            return Verdict::Unknown;
-        }
-        let landed = match h.len {
-            // The write to the output had not begun.
-            None => 0,
-            Some(len) => match self.common_prefix(output, start, (now - start).min(len)) {
-                Ok(n) => n,
-                Err(_) => return Verdict::Unknown,
-            },
-        };
-        if start + landed == now {
+        // Bytes past `ours_to` are someone else's: cutting ours would cut
+        // theirs too, unless there are none of ours.
+        if ours_to == now {
             Verdict::Ours
-        } else if start == committed && landed == 0 {
+        } else if ours_to == committed {
             Verdict::Foreign
         } else {
             Verdict::Unknown
@@ -244,6 +266,10 @@ impl TailRecord {
     /// collector's is past it. `sync` makes that durable (at start-up, so a
     /// `clean` record from an earlier run cannot outlive this start).
     pub fn committed(&mut self, id: FileId, length: u64, sync: bool) {
+        if id != self.id || self.expected != Some(length) {
+            // Someone else's bytes may lie before `length`.
+            self.ours_from = length;
+        }
         self.id = id;
         self.committed = length;
         let r = self
@@ -379,6 +405,7 @@ impl TailRecord {
             clean,
             boot: self.boot,
             id: self.id,
+            ours_from: self.ours_from,
             committed: self.committed,
             start,
             len,
@@ -445,6 +472,20 @@ mod tests {
     }
 
     #[test]
+    fn an_older_checkpoint_put_back_finds_what_came_since_its_own() {
+        let (dir, mut tail, mut out, id) = setup(b"old\n");
+        tail.before_write(&out, b"one\n");
+        out.write_all(b"one\n").unwrap();
+        tail.wrote();
+        tail.committed(id, 8, false);
+        tail.clean(false);
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Ours);
+        out.write_all(b"other\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+        assert_eq!(verdict(dir.path(), &out, id, 8), Verdict::Foreign);
+    }
+
+    #[test]
     fn a_file_changed_behind_the_collector_is_never_its_own() {
         let (dir, mut tail, mut out, id) = setup(b"old\n");
         out.write_all(b"other\n").unwrap();
@@ -459,6 +500,7 @@ mod tests {
             clean: false,
             boot: 7,
             id: FileId { dev: 1, ino: 2 },
+            ours_from: 2,
             committed: 3,
             start: Some(4),
             len: None,
