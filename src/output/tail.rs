@@ -190,11 +190,6 @@ impl TailRecord {
         })
     }
 
-    /// The record's path, for messages.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Judges the bytes of `output` (file `id`) past `committed`, the
     /// checkpointed length, from the record left by the last run.
     pub fn judge(&self, output: &File, id: FileId, committed: u64, now: u64) -> Verdict {
@@ -326,6 +321,7 @@ impl TailRecord {
             return;
         };
         self.expected = None;
+        self.pending = (None, None);
         let _ = self.file.set_len(0);
         if !self.failing {
             log::warn!(
