@@ -30,6 +30,14 @@ use std::path::{Path, PathBuf};
 use crate::error::{show, Error, IoContext};
 use crate::identity::{fnv1a, FileId, Fingerprint, FINGERPRINT_BYTES};
 
+/// The files the collector keeps in its state dir: never an output, a stats
+/// file or a followed file. The output tail record is `output/tail.rs`'s.
+pub const STATE_FILES: &[&str] = &[LOCK, CHECKPOINTS, CHECKPOINTS_TMP, OUTPUT_TAIL];
+const LOCK: &str = "lock";
+const CHECKPOINTS: &str = "checkpoints";
+const CHECKPOINTS_TMP: &str = "checkpoints.tmp";
+pub const OUTPUT_TAIL: &str = "output-tail";
+
 const MAGIC: &str = "log-collector-checkpoints";
 const VERSION: u32 = 2;
 /// Older versions this build reads.
@@ -358,7 +366,7 @@ impl Store {
                 meta.permissions().mode() & 0o777
             );
         }
-        let lock_path = dir.join("lock");
+        let lock_path = dir.join(LOCK);
         let lock = OpenOptions::new()
             .write(true)
             .create(true)
@@ -385,8 +393,8 @@ impl Store {
                 source: e,
             });
         }
-        let path = dir.join("checkpoints");
-        let tmp = dir.join("checkpoints.tmp");
+        let path = dir.join(CHECKPOINTS);
+        let tmp = dir.join(CHECKPOINTS_TMP);
         // A temp file is only ever renamed once complete and synced, so one
         // left behind is from a crash mid-save: the main file is the truth.
         match fs::remove_file(&tmp) {

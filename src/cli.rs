@@ -74,8 +74,8 @@ pub struct Args {
     #[argh(option, short = 's', arg_name = "DIR")]
     pub state_dir: Option<String>,
 
-    /// where lines go: - (stdout, default), a file (appended), a FIFO, or
-    /// |COMMAND (run with sh -c and fed on its stdin)
+    /// where lines go: - (stdout, default), a file (appended; one collector
+    /// per file), a FIFO, or |COMMAND (run with sh -c and fed on its stdin)
     #[argh(option, short = 'o', arg_name = "DEST")]
     pub output: Option<String>,
 
@@ -107,7 +107,8 @@ pub struct Args {
     #[argh(option, arg_name = "N")]
     pub max_line_bytes: Option<String>,
 
-    /// write Prometheus metrics to this file (replaced at most once a second)
+    /// write Prometheus metrics to this file (replaced at most once a second;
+    /// not a followed file, the output or a file of the state dir)
     #[argh(option, arg_name = "PATH")]
     pub stats_file: Option<String>,
 

@@ -488,7 +488,7 @@ pub fn merge(
         return Err(Error::usage("invalid value '' for --state-dir: empty"));
     }
 
-    Ok(Settings {
+    let settings = Settings {
         paths,
         state_dir,
         output,
@@ -506,7 +506,9 @@ pub fn merge(
             .or(file.stats_file),
         verbose: args.verbose || file.verbose.unwrap_or(false),
         config_file,
-    })
+    };
+    crate::reserved::check(&settings)?;
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub enum Error {
     /// The state dir or a file in it is unusable as it is, for a reason the
     /// user fixes (not corruption): `hint` says how.
     State { message: String, hint: String },
+    /// Another collector writes to the output file (it holds its lock).
+    OutputLocked { output: String },
     /// The output went away for good (stdout closed).
     OutputGone { what: String, source: io::Error },
     /// `--once` ended before everything was delivered: the output took
@@ -79,6 +81,7 @@ impl Error {
             | Error::Checkpoint { .. }
             | Error::LockHeld { .. }
             | Error::State { .. }
+            | Error::OutputLocked { .. }
             | Error::OutputGone { .. }
             | Error::Unfinished { .. } => ExitCode::Failure,
         }
@@ -98,6 +101,11 @@ impl Error {
                 Some("stop the other collector, or give this one its own --state-dir".into())
             }
             Error::State { hint, .. } => Some(hint.clone()),
+            Error::OutputLocked { .. } => Some(
+                "a file output belongs to one collector: stop the other one, or give this one \
+                 its own --output"
+                    .into(),
+            ),
             Error::OutputGone { .. } => Some(
                 "lines not yet confirmed by a saved checkpoint are sent again on the next start"
                     .into(),
@@ -132,6 +140,10 @@ impl fmt::Display for Error {
                 "another log-collector is already using this state dir (lock {lock} is held)"
             ),
             Error::State { message, .. } => write!(f, "{message}"),
+            Error::OutputLocked { output } => write!(
+                f,
+                "another collector writes to output file {output} (it holds the file's lock)"
+            ),
             Error::OutputGone { what, source } => write!(f, "{what} is gone: {source}"),
             Error::Unfinished { message, .. } => write!(f, "{message}"),
         }

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod mapped;
 pub mod notify;
 pub mod output;
+pub mod reserved;
 pub mod signals;
 pub mod stats;
 pub mod tracker;

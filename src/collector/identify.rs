@@ -70,6 +70,10 @@ impl Collector<'_> {
                 self.unknown.insert(p.dir);
             }
         }
+        self.not_followed = crate::reserved::not_to_follow(&self.settings)
+            .into_iter()
+            .filter_map(|(path, what)| Some((FileId::of(&fs::metadata(path).ok()?), what)))
+            .collect();
         self.looks += 1;
         let mut fresh_ids = IdSet::default();
         self.listings.clear();
@@ -157,6 +161,11 @@ impl Collector<'_> {
                 &f.path,
                 format!("{} is the output file; not followed", show(&f.path)),
             );
+            return None;
+        }
+        if let Some((_, what)) = self.not_followed.iter().find(|(id, _)| *id == stat.id) {
+            let message = format!("{} is {what}; not followed", show(&f.path));
+            self.warn_once(&f.path, message);
             return None;
         }
         Some(Look {

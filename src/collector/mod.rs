@@ -23,11 +23,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::checkpoint::{Checkpoint, OutputMark, Store};
 use crate::config::Settings;
 use crate::discover::{self, DirProblem, Found, Spec};
-use crate::error::{show, Error, ExitCode};
+use crate::error::{show, Error, ExitCode, IoContext};
 use crate::identity::{self, FileId, Fingerprint, IdMap, IdSet, Kind};
 use crate::lines::{self, Chunk};
 use crate::notify::Notifier;
-use crate::output::{Output, Position, WriteError};
+use crate::output::{Output, Position, TailRecord, Verdict, WriteError};
 use crate::signals::Signals;
 use crate::stats::{self, Gauges, Stats};
 use crate::tracker::{Change, Event, State, Tracked};
@@ -106,6 +106,9 @@ struct Collector<'a> {
     committed_output: Option<u64>,
     /// The output file's identity, never read as input.
     output_id: Option<FileId>,
+    /// The stats file and the state dir's files as of this cycle (replaced
+    /// files get new identities), never read as input either.
+    not_followed: Vec<(FileId, &'static str)>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
     /// Since when writes to the output fail, and where it stood after the
@@ -272,6 +275,7 @@ pub fn run(
     {
         c.commit();
     }
+    c.output.stopped_clean(c.settings.fsync);
     c.write_stats(true);
     c.output.close();
     result
@@ -318,22 +322,28 @@ impl<'a> Collector<'a> {
         max_open: usize,
     ) -> Result<Collector<'a>, Error> {
         let loaded = loaded.unwrap_or_default();
-        // Exactly-once for file output: bytes past the checkpointed length were
-        // written by a run that died before confirming them; they come again.
+        // Exactly-once for file output: bytes past the checkpointed length
+        // that this collector wrote but never confirmed come again, so they
+        // are cut off; bytes it cannot prove are its own are kept (output/tail.rs).
         let current = output.mark().map_err(|e| io_error(&output, e))?;
-        if let (Some(saved), Some(now)) = (loaded.output, current) {
+        let tail = match current {
+            Some(_) => Some(
+                TailRecord::open(&settings.state_dir)
+                    .context(|| format!("cannot use state dir {}", show(&settings.state_dir)))?,
+            ),
+            None => None,
+        };
+        if let (Some(saved), Some(now), Some(tail)) = (loaded.output, current, &tail) {
             if saved.id == now.id && now.length > saved.length {
-                output
-                    .cut_back(saved.length)
-                    .map_err(|e| io_error(&output, e))?;
-                log::info!(
-                    "cut {} unconfirmed bytes from {}; they are written again",
-                    now.length - saved.length,
-                    output.describe()
-                );
+                let extra = now.length - saved.length;
+                let verdict = output.judge_tail(tail, saved.length, now.length);
+                start_up_tail(&mut output, verdict, saved.length, extra)?;
             }
         }
         let mark = output.mark().map_err(|e| io_error(&output, e))?;
+        if let (Some(tail), Some(mark)) = (tail, mark) {
+            output.keep_tail(tail, mark, settings.fsync);
+        }
         let committed_output = mark.map(|m| m.length);
         let per_path_wanted = settings.stats_file.is_some();
         let marks = salvage::Marks::new(&output, &settings);
@@ -360,6 +370,7 @@ impl<'a> Collector<'a> {
             dirty: false,
             committed_output,
             output_id: mark.map(|m| m.id),
+            not_followed: Vec::new(),
             warned: HashMap::new(),
             write_failing: None,
             save_failing: false,
@@ -519,6 +530,7 @@ impl<'a> Collector<'a> {
                     self.save_failing = false;
                 }
                 self.dirty = false;
+                self.output.committed(output);
                 self.committed_output = output.map(|m: OutputMark| m.length);
                 // Marks count from the output's position at this checkpoint.
                 self.restart_marks();
@@ -621,6 +633,19 @@ impl<'a> Collector<'a> {
         let until = Instant::now() + self.settings.once_timeout;
         let once = self.settings.once;
         let stop = || self.signals.should_stop() || (once && Instant::now() >= until);
+        let new = new.and_then(|new| {
+            // With the state dir and output kept (below), no clash either.
+            let mut kept = new.clone();
+            kept.state_dir = self.settings.state_dir.clone();
+            kept.output = self.settings.output.clone();
+            match crate::reserved::check(&kept) {
+                Ok(()) => Some(new),
+                Err(e) => {
+                    log::error!("reload: {e}; keeping the current settings");
+                    None
+                }
+            }
+        });
         if let Some(mut new) = new {
             if new.state_dir != self.settings.state_dir {
                 log::warn!("reload: a new state-dir takes effect only after a restart");
@@ -760,6 +785,40 @@ fn byte_before(file: &fs::File, offset: u64, size: u64) -> Option<u8> {
     }
     let mut before = [0u8; 1];
     (identity::read_full_at(file, &mut before, offset - 1).ok() == Some(1)).then_some(before[0])
+}
+
+/// Acts on what the bytes past the checkpointed length `committed` of a
+/// file output are, at start-up.
+fn start_up_tail(
+    output: &mut Output,
+    verdict: Verdict,
+    committed: u64,
+    extra: u64,
+) -> Result<(), Error> {
+    match verdict {
+        Verdict::Ours => {
+            output
+                .cut_back(committed)
+                .map_err(|e| io_error(output, e))?;
+            log::info!(
+                "cut {extra} unconfirmed bytes this collector wrote from {}; \
+                 their lines are written again",
+                output.describe()
+            );
+        }
+        Verdict::Foreign => log::warn!(
+            "{} has {extra} bytes past this collector's checkpoint that another writer \
+             added; kept, and appended to (a file output belongs to one collector)",
+            output.describe()
+        ),
+        Verdict::Unknown => log::warn!(
+            "{} has {extra} bytes past this collector's checkpoint that it cannot prove \
+             are its own; kept, and appended to: lines since the checkpoint are written \
+             again and may appear twice (exactly-once does not hold for this restart)",
+            output.describe()
+        ),
+    }
+    Ok(())
 }
 
 fn io_error(output: &Output, source: io::Error) -> Error {

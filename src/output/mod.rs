@@ -6,9 +6,11 @@
 
 mod command;
 mod copy;
+mod tail;
 
 pub use command::{end_group_now, set_child_fd_limit};
 pub use copy::Copied;
+pub use tail::{TailRecord, Verdict};
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -87,6 +89,8 @@ pub struct Output {
     written: u64,
     /// The last fsync failed: what was written since is not known to be on disk.
     sync_failed: bool,
+    /// For a file output: what was written past the last checkpoint.
+    tail: Option<TailRecord>,
 }
 
 impl Output {
@@ -129,6 +133,7 @@ impl Output {
                     opened: next_opened(),
                     written: 0,
                     sync_failed: false,
+                    tail: None,
                 })
             }
         }
@@ -148,6 +153,7 @@ impl Output {
             opened: next_opened(),
             written: 0,
             sync_failed: false,
+            tail: None,
         }
     }
 
@@ -174,6 +180,9 @@ impl Output {
         while_blocked: &mut dyn FnMut() -> bool,
     ) -> Result<(), WriteError> {
         self.unsynced = true;
+        if let Some(tail) = &mut self.tail {
+            tail.before_write(&self.file, batch);
+        }
         let mut rest = batch;
         while !rest.is_empty() {
             match self.file.write(rest) {
@@ -195,6 +204,9 @@ impl Output {
                 Err(e) => return Err(self.classify(e)),
             }
         }
+        if let Some(tail) = &mut self.tail {
+            tail.wrote();
+        }
         Ok(())
     }
 
@@ -210,7 +222,18 @@ impl Output {
             return Ok(Copied::Unsupported);
         };
         self.unsynced = true;
-        match copy::copy(target, src, offset, len) {
+        if let Some(tail) = &mut self.tail {
+            tail.before_copy(&self.file, src, offset, len);
+        }
+        let copied = copy::copy(target, src, offset, len);
+        if let Some(tail) = &mut self.tail {
+            match copied {
+                Ok(Copied::Done) => tail.wrote(),
+                Ok(_) => tail.undone(),
+                Err(_) => {}
+            }
+        }
+        match copied {
             Ok(Copied::Unsupported) => {
                 log::debug!(
                     "{} cannot take in-kernel copies; writing instead",
@@ -328,8 +351,51 @@ impl Output {
     pub fn cut_back(&mut self, length: u64) -> io::Result<()> {
         if self.kind == Kind::File {
             self.file.set_len(length)?;
+            if let Some(tail) = &mut self.tail {
+                tail.cut(length);
+            }
         }
         Ok(())
+    }
+
+    /// For a file output `now` bytes long whose checkpoint says `committed`:
+    /// what the bytes past `committed` are, by the record of the last run.
+    pub fn judge_tail(&self, tail: &TailRecord, committed: u64, now: u64) -> Verdict {
+        // The output is open for appending only: read it through another
+        // descriptor, on the same file.
+        let reader = self.path.as_ref().and_then(|p| File::open(p).ok());
+        match (self.mark(), reader) {
+            (Ok(Some(mark)), Some(reader))
+                if reader.metadata().is_ok_and(|m| FileId::of(&m) == mark.id) =>
+            {
+                tail.judge(&reader, mark.id, committed, now)
+            }
+            _ => Verdict::Unknown,
+        }
+    }
+
+    /// For a file output: takes `tail`, the record of what is written past
+    /// the checkpoint, and starts it at `mark` (made durable with `fsync`).
+    pub fn keep_tail(&mut self, mut tail: TailRecord, mark: OutputMark, fsync: bool) {
+        if self.kind == Kind::File {
+            tail.committed(mark.id, mark.length, fsync);
+            self.tail = Some(tail);
+        }
+    }
+
+    /// A checkpoint recorded `mark`: nothing written before it is unconfirmed.
+    pub fn committed(&mut self, mark: Option<OutputMark>) {
+        if let (Some(tail), Some(mark)) = (&mut self.tail, mark) {
+            tail.committed(mark.id, mark.length, false);
+        }
+    }
+
+    /// A clean stop with everything confirmed: a restart finds nothing of
+    /// this collector's past the checkpoint.
+    pub fn stopped_clean(&mut self, fsync: bool) {
+        if let Some(tail) = &mut self.tail {
+            tail.clean(fsync);
+        }
     }
 
     /// After a `Retry` error: a file is cut back to `committed`; a FIFO waits
@@ -411,7 +477,10 @@ impl Output {
     /// Opens the output path again (SIGHUP, after the output file was rotated).
     pub fn reopen(&mut self, stop: &dyn Fn() -> bool) -> Result<(), Error> {
         if let Some(path) = self.path.clone() {
-            *self = open_path(&path, stop)?;
+            let fresh = open_path(&path, stop)?;
+            let tail = self.tail.take();
+            *self = fresh;
+            self.tail = tail.filter(|_| self.kind == Kind::File);
         }
         Ok(())
     }
@@ -479,10 +548,31 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
             show(path)
         )));
     }
+    lock_output(path, &file)?;
     let target = copy::for_file(path, &file);
     let mut out = Output::plain(Kind::File, Some(path.to_path_buf()), file, true);
     out.copy = target;
     Ok(out)
+}
+
+/// Takes the output file's lock for as long as `file` is open: a file output
+/// belongs to one collector, and a second one on it would interleave its
+/// lines with ours and could not tell our unconfirmed tail from its own.
+fn lock_output(path: &Path, file: &File) -> Result<(), Error> {
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Err(Error::OutputLocked { output: show(path) });
+    }
+    // A filesystem without locks: the collector still works, unguarded.
+    log::warn!(
+        "cannot lock output file {}: {e}; make sure no other collector writes to it",
+        show(path)
+    );
+    Ok(())
 }
 
 /// Opens a FIFO for writing without blocking: with no reader the open fails

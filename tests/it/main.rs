@@ -16,6 +16,7 @@ mod newcomer;
 mod no_hang;
 mod notify;
 mod output;
+mod ownership;
 mod recycle;
 mod regression;
 mod rotation;

@@ -1,0 +1,509 @@
+//! The output tail record: what a collector writing to a file output may have
+//! written past its last checkpoint, so that at the next start it cuts off
+//! only bytes it can prove are its own.
+//!
+//! A checkpoint records the output's length `L`. Bytes past `L` at start-up
+//! are either this collector's unconfirmed tail (it died before the next
+//! checkpoint) or another writer's. The record, the file `output-tail` in the
+//! state dir, tells them apart. It is rewritten in place:
+//!
+//! - before each write to the output: `writing`, `L`, the output's length
+//!   `E` just before the write (or `-` when something else changed the file
+//!   since `L`), and the bytes about to be written, `X`. The header is first
+//!   written saying the bytes are not there yet, then the bytes, then the
+//!   header again with their length: a kill at any point leaves a header
+//!   that describes the bytes after it, or says no write has begun;
+//! - after each checkpoint: `writing` with `E = L` and no bytes;
+//! - at a clean stop, once everything written is checkpointed: `clean`.
+//!
+//! Everything in `[L, E)` was written by this collector (the output is
+//! locked, and `E` is only given when the file grew by exactly what this
+//! collector wrote). At start-up, with the output now `F` bytes long, the
+//! tail `[L, F)` is provably this collector's when `[E, F)` is a prefix of
+//! `X` (a write cut short by a kill leaves a prefix): it is cut off and
+//! written again. When nothing of `X` landed and `E = L`, or the record says
+//! `clean`, nothing past `L` is this collector's: it is kept, and no line
+//! repeats. Anything else (no record, a record about another checkpoint,
+//! bytes after `X`) cannot be told apart: it is kept and the restart may
+//! repeat lines. Bytes another writer added that are exactly what this
+//! collector was writing cannot be told from its own: they are cut.
+//!
+//! The record also says since which length `L0` the output holds only this
+//! collector's bytes (each checkpoint keeps `L0` when the output grew by
+//! exactly what it wrote): a checkpoint file older than the record (put back
+//! from a copy, or a save lost with `--no-fsync`) with `L0 <= L` still finds
+//! `[L, F)` its own.
+//!
+//! The record is not fsynced while running (a kill loses nothing the kernel
+//! has), so a `writing` record is trusted only within the boot that wrote it;
+//! the record written at start-up and the `clean` one are fsynced, so a stale
+//! `clean` never survives a start.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::identity::{fnv1a, FileId};
+
+const MAGIC: &str = "log-collector-output-tail 1";
+/// The header's fixed size: the bytes `X` follow it.
+const HEADER: usize = 256;
+/// Bytes compared at a time at start-up.
+const COMPARE_CHUNK: usize = 64 << 10;
+
+/// What the bytes past the checkpointed length are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// This collector's own unconfirmed tail: cut it off, it is written again.
+    Ours,
+    /// Another writer's, and none of this collector's lines is unconfirmed:
+    /// keep it.
+    Foreign,
+    /// Cannot be told apart: keep it; the unconfirmed lines are written again.
+    Unknown,
+}
+
+/// One parsed header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    clean: bool,
+    /// The boot the record was written in (`-` where unknown).
+    boot: u64,
+    id: FileId,
+    /// All of `[ours_from, committed)` was written by this collector.
+    ours_from: u64,
+    committed: u64,
+    /// The output's length before the write, when all of `[committed, start)`
+    /// is this collector's.
+    start: Option<u64>,
+    /// How many bytes follow the header; `None` while they are being
+    /// written (the write to the output has not begun then).
+    len: Option<u64>,
+}
+
+fn render(h: &Header) -> [u8; HEADER] {
+    let state = if h.clean { "clean" } else { "writing" };
+    let number = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    let text = format!(
+        "{MAGIC} {state} {:016x} {} {} {} {} {} {}",
+        h.boot,
+        h.id.dev,
+        h.id.ino,
+        h.ours_from,
+        h.committed,
+        number(h.start),
+        number(h.len)
+    );
+    // A checksum, so that a header half overwritten is no header.
+    let text = format!("{text} {:016x}", fnv1a(text.as_bytes()));
+    let mut out = [b' '; HEADER];
+    out[..text.len()].copy_from_slice(text.as_bytes());
+    out[HEADER - 1] = b'\n';
+    out
+}
+
+fn parse(bytes: &[u8]) -> Option<Header> {
+    let text = std::str::from_utf8(bytes).ok()?.trim_end();
+    let (text, sum) = text.rsplit_once(' ')?;
+    if u64::from_str_radix(sum, 16).ok()? != fnv1a(text.as_bytes()) {
+        return None;
+    }
+    let f: Vec<&str> = text.strip_prefix(MAGIC)?.split_whitespace().collect();
+    if f.len() != 8 {
+        return None;
+    }
+    let clean = match f[0] {
+        "clean" => true,
+        "writing" => false,
+        _ => return None,
+    };
+    let number = |s: &str| match s {
+        "-" => Some(None),
+        s => s.parse().ok().map(Some),
+    };
+    Some(Header {
+        clean,
+        boot: u64::from_str_radix(f[1], 16).ok()?,
+        id: FileId {
+            dev: f[2].parse().ok()?,
+            ino: f[3].parse().ok()?,
+        },
+        ours_from: f[4].parse().ok()?,
+        committed: f[5].parse().ok()?,
+        start: number(f[6])?,
+        len: number(f[7])?,
+    })
+}
+
+/// An identifier of the running boot: a hash of Linux's boot id, 0 where
+/// there is none (the record is then trusted as if written in this boot).
+fn boot_id() -> u64 {
+    std::fs::read("/proc/sys/kernel/random/boot_id")
+        .map(|b| fnv1a(b.trim_ascii()))
+        .unwrap_or(0)
+}
+
+/// The open record for one file output.
+#[derive(Debug)]
+pub struct TailRecord {
+    path: PathBuf,
+    file: File,
+    boot: u64,
+    id: FileId,
+    /// All of `[ours_from, committed)` is this collector's (see `Header`).
+    ours_from: u64,
+    committed: u64,
+    /// The output's length if it changed only by this collector's writes
+    /// since `committed`.
+    expected: Option<u64>,
+    /// The recorded write's start and end, when known to be ours.
+    pending: (Option<u64>, Option<u64>),
+    /// The last record could not be written (and that was logged).
+    failing: bool,
+    /// A reused buffer for copies that cannot go through the kernel.
+    buf: Vec<u8>,
+}
+
+impl TailRecord {
+    /// Opens (creating, mode 0600) the record in `dir`.
+    pub fn open(dir: &Path) -> io::Result<TailRecord> {
+        let path = dir.join(crate::checkpoint::OUTPUT_TAIL);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        Ok(TailRecord {
+            path,
+            file,
+            boot: boot_id(),
+            id: FileId { dev: 0, ino: 0 },
+            ours_from: 0,
+            committed: 0,
+            expected: None,
+            pending: (None, None),
+            failing: false,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Judges the bytes of `output` (file `id`) past `committed`, the
+    /// checkpointed length, from the record left by the last run.
+    pub fn judge(&self, output: &File, id: FileId, committed: u64, now: u64) -> Verdict {
+        let mut head = [0u8; HEADER];
+        let h = match self.file.read_exact_at(&mut head, 0) {
+            Ok(()) => parse(&head),
+            Err(_) => None,
+        };
+        // A record of a later checkpoint than the one found (an older
+        // checkpoint file put back) still vouches for `[ours_from, committed)`.
+        let Some(h) = h.filter(|h| h.id == id && (h.ours_from..=h.committed).contains(&committed))
+        else {
+            return Verdict::Unknown;
+        };
+        // Where this collector's bytes end: at the recorded checkpoint, or
+        // after what landed of the recorded write.
+        let ours_to = if h.clean {
+            h.committed
+        } else {
+            // Written without fsync: after a reboot it may be older than the file.
+            let Some(start) = h
+                .start
+                .filter(|&s| h.boot == self.boot && s >= h.committed && s <= now)
+            else {
+                return Verdict::Unknown;
+            };
+            let landed = match h.len {
+                // The write to the output had not begun.
+                None => 0,
+                Some(len) => match self.common_prefix(output, start, (now - start).min(len)) {
+                    Ok(n) => n,
+                    Err(_) => return Verdict::Unknown,
+                },
+            };
+            start + landed
+        };
+        // Bytes past `ours_to` are someone else's: cutting ours would cut
+        // theirs too, unless there are none of ours.
+        if ours_to == now {
+            Verdict::Ours
+        } else if ours_to == committed {
+            Verdict::Foreign
+        } else {
+            Verdict::Unknown
+        }
+    }
+
+    /// How many of the first `len` bytes of `output` from `at` equal the
+    /// recorded bytes.
+    fn common_prefix(&self, output: &File, at: u64, len: u64) -> io::Result<u64> {
+        let mut a = vec![0u8; COMPARE_CHUNK];
+        let mut b = vec![0u8; COMPARE_CHUNK];
+        let mut done = 0u64;
+        while done < len {
+            let n = usize::try_from(len - done)
+                .unwrap_or(usize::MAX)
+                .min(COMPARE_CHUNK);
+            output.read_exact_at(&mut a[..n], at + done)?;
+            self.file.read_exact_at(&mut b[..n], HEADER as u64 + done)?;
+            match a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y) {
+                Some(i) => return Ok(done + i as u64),
+                None => done += n as u64,
+            }
+        }
+        Ok(done)
+    }
+
+    /// After a checkpoint of `output` (file `id`) at `length`: nothing of this
+    /// collector's is past it. `sync` makes that durable (at start-up, so a
+    /// `clean` record from an earlier run cannot outlive this start).
+    pub fn committed(&mut self, id: FileId, length: u64, sync: bool) {
+        if id != self.id || self.expected != Some(length) {
+            // Someone else's bytes may lie before `length`.
+            self.ours_from = length;
+        }
+        self.id = id;
+        self.committed = length;
+        let r = self
+            .write_header(false, Some(length), Some(0))
+            .and_then(|()| {
+                if sync {
+                    self.file.sync_data()?;
+                }
+                Ok(())
+            });
+        self.check(r);
+        self.expected = if self.failing { None } else { Some(length) };
+    }
+
+    /// At a clean stop, when everything written is checkpointed.
+    pub fn clean(&mut self, sync: bool) {
+        if self.expected != Some(self.committed) {
+            // Written since: the last `writing` record stays the truth.
+            return;
+        }
+        let r = self
+            .write_header(true, Some(self.committed), Some(0))
+            .and_then(|()| {
+                if sync {
+                    self.file.sync_data()?;
+                }
+                Ok(())
+            });
+        self.check(r);
+    }
+
+    /// Before `bytes` are appended to `output`.
+    pub fn before_write(&mut self, output: &File, bytes: &[u8]) {
+        let r = self.start(output).and_then(|start| {
+            self.write_header(false, start, None)?;
+            self.file.write_all_at(bytes, HEADER as u64)?;
+            self.begin(start, bytes.len() as u64)
+        });
+        self.check(r);
+    }
+
+    /// Before `len` bytes of `src` from `offset` are copied to `output`.
+    pub fn before_copy(&mut self, output: &File, src: &File, offset: u64, len: usize) {
+        let r = self.record_copy(output, src, offset, len);
+        self.check(r);
+    }
+
+    /// A record that could not be written must not be taken for one that
+    /// was: it is emptied (an empty record proves nothing), and the next
+    /// write tries again.
+    fn check(&mut self, r: io::Result<()>) {
+        let Err(e) = r else {
+            self.failing = false;
+            return;
+        };
+        self.expected = None;
+        self.pending = (None, None);
+        let _ = self.file.set_len(0);
+        if !self.failing {
+            log::warn!(
+                "cannot write {}: {e}; after a crash, the restart may repeat lines",
+                self.path.display()
+            );
+            self.failing = true;
+        }
+    }
+
+    fn record_copy(
+        &mut self,
+        output: &File,
+        src: &File,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        let start = self.start(output)?;
+        self.write_header(false, start, None)?;
+        self.buf.resize(len.min(1 << 20), 0);
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(self.buf.len());
+            let got = src.read_at(&mut self.buf[..n], offset + done as u64)?;
+            if got == 0 {
+                // The log file shrank: the copy writes nothing then.
+                break;
+            }
+            self.file
+                .write_all_at(&self.buf[..got], (HEADER + done) as u64)?;
+            done += got;
+        }
+        self.begin(start, done as u64)
+    }
+
+    /// The bytes are in the record: the header says so. Until `wrote` or
+    /// `undone`, the output's length is not known to be this collector's.
+    fn begin(&mut self, start: Option<u64>, len: u64) -> io::Result<()> {
+        self.write_header(false, start, Some(len))?;
+        self.expected = None;
+        self.pending = (start, start.map(|s| s + len));
+        Ok(())
+    }
+
+    /// The write or copy recorded last went out whole.
+    pub fn wrote(&mut self) {
+        self.expected = self.pending.1;
+    }
+
+    /// The copy recorded last wrote nothing (the kernel refused it, or the
+    /// log file shrank and the partial copy was undone).
+    pub fn undone(&mut self) {
+        self.expected = self.pending.0;
+    }
+
+    /// The output was cut back to `length` (after a failed write).
+    pub fn cut(&mut self, length: u64) {
+        self.expected = (length == self.committed).then_some(length);
+    }
+
+    /// The output's length now, if all of it past `committed` is this
+    /// collector's.
+    fn start(&mut self, output: &File) -> io::Result<Option<u64>> {
+        let meta = output.metadata()?;
+        let now = meta.len();
+        let ours = FileId::of(&meta) == self.id && self.expected == Some(now);
+        Ok(ours.then_some(now))
+    }
+
+    fn write_header(
+        &mut self,
+        clean: bool,
+        start: Option<u64>,
+        len: Option<u64>,
+    ) -> io::Result<()> {
+        let h = Header {
+            clean,
+            boot: self.boot,
+            id: self.id,
+            ours_from: self.ours_from,
+            committed: self.committed,
+            start,
+            len,
+        };
+        self.file.write_all_at(&render(&h), 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A record in a temp dir and an output file holding `committed` bytes,
+    /// checkpointed.
+    fn setup(committed: &[u8]) -> (tempfile::TempDir, TailRecord, File, FileId) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut out = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .unwrap();
+        out.write_all(committed).unwrap();
+        let id = FileId::of(&out.metadata().unwrap());
+        let mut tail = TailRecord::open(dir.path()).unwrap();
+        tail.committed(id, committed.len() as u64, false);
+        (dir, tail, out, id)
+    }
+
+    fn verdict(dir: &Path, out: &File, id: FileId, committed: u64) -> Verdict {
+        let tail = TailRecord::open(dir).unwrap();
+        let now = out.metadata().unwrap().len();
+        tail.judge(out, id, committed, now)
+    }
+
+    #[test]
+    fn a_write_cut_short_is_ours_and_bytes_after_it_are_not() {
+        let (dir, mut tail, mut out, id) = setup(b"old\n");
+        tail.before_write(&out, b"one\n");
+        out.write_all(b"one\n").unwrap();
+        tail.wrote();
+        tail.before_write(&out, b"two\nthree\n");
+        out.write_all(b"two\nth").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Ours);
+        out.write_all(b"someone else\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+    }
+
+    #[test]
+    fn nothing_of_ours_past_the_checkpoint_makes_the_rest_foreign() {
+        let (dir, mut tail, mut out, id) = setup(b"old\n");
+        tail.before_write(&out, b"mine\n");
+        // Killed before the write began; another writer came.
+        out.write_all(b"other\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Foreign);
+        tail.committed(id, 10, false);
+        tail.clean(false);
+        out.write_all(b"more\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 10), Verdict::Foreign);
+        // A record about another checkpoint proves nothing.
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+    }
+
+    #[test]
+    fn an_older_checkpoint_put_back_finds_what_came_since_its_own() {
+        let (dir, mut tail, mut out, id) = setup(b"old\n");
+        tail.before_write(&out, b"one\n");
+        out.write_all(b"one\n").unwrap();
+        tail.wrote();
+        tail.committed(id, 8, false);
+        tail.clean(false);
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Ours);
+        out.write_all(b"other\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+        assert_eq!(verdict(dir.path(), &out, id, 8), Verdict::Foreign);
+    }
+
+    #[test]
+    fn a_file_changed_behind_the_collector_is_never_its_own() {
+        let (dir, mut tail, mut out, id) = setup(b"old\n");
+        out.write_all(b"other\n").unwrap();
+        tail.before_write(&out, b"mine\n");
+        out.write_all(b"mine\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_damaged_header_is_no_header() {
+        let h = Header {
+            clean: false,
+            boot: 7,
+            id: FileId { dev: 1, ino: 2 },
+            ours_from: 2,
+            committed: 3,
+            start: Some(4),
+            len: None,
+        };
+        let mut bytes = render(&h);
+        assert_eq!(parse(&bytes), Some(h));
+        bytes[40] ^= 1;
+        assert_eq!(parse(&bytes), None);
+    }
+}
