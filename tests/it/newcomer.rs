@@ -324,6 +324,9 @@ fn make_run(s: &Scenario) -> (Daemon, Group) {
     cmd.current_dir(s.dir.path())
         .arg("-f")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
+        // Started from `make test`, make would announce the directory it
+        // enters on stdout (MAKELEVEL is inherited).
+        .arg("--no-print-directory")
         .arg("run")
         .arg("CARGO=true")
         .arg(format!("RELEASE={}", bin_dir.display()))
@@ -332,6 +335,7 @@ fn make_run(s: &Scenario) -> (Daemon, Group) {
         .env_remove("JOURNAL_STREAM")
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
         .process_group(0);
     let d = Daemon::start(cmd);
     let group = Group(d.pid());
