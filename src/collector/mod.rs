@@ -666,11 +666,18 @@ impl<'a> Collector<'a> {
             self.settings = new;
             log::info!("reload: settings re-read from the config file");
         }
-        if let Err(e) = self.output.reopen(&stop) {
-            if !self.signals.should_stop() {
-                log::error!("reload: {e}; still writing to the output opened before");
+        match self.output.reopen(&stop) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::info!("{} is still in place; kept open", self.output.describe());
+                return Ok(());
             }
-            return Ok(());
+            Err(e) => {
+                if !self.signals.should_stop() {
+                    log::error!("reload: {e}; still writing to the output opened before");
+                }
+                return Ok(());
+            }
         }
         let mark = self.output.mark().map_err(|e| io_error(&self.output, e))?;
         self.committed_output = mark.map(|m| m.length);

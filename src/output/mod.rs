@@ -433,7 +433,7 @@ impl Output {
                 let _ = stop;
                 Ok(())
             }
-            Kind::Device => self.reopen(stop),
+            Kind::Device => self.reopen(stop).map(|_| ()),
             Kind::Command => self.restart_command(),
             Kind::Stdout => Ok(()),
         }
@@ -474,15 +474,27 @@ impl Output {
         }
     }
 
-    /// Opens the output path again (SIGHUP, after the output file was rotated).
-    pub fn reopen(&mut self, stop: &dyn Fn() -> bool) -> Result<(), Error> {
+    /// Opens the output path again (SIGHUP, after the output file was
+    /// rotated). Returns false when the path still leads to the file held.
+    pub fn reopen(&mut self, stop: &dyn Fn() -> bool) -> Result<bool, Error> {
         if let Some(path) = self.path.clone() {
+            // Still the file we hold (and lock): nothing to reopen. Opening
+            // it again would find our own lock taken.
+            if self.kind == Kind::File {
+                let same = match (std::fs::metadata(&path), self.file.metadata()) {
+                    (Ok(at_path), Ok(held)) => FileId::of(&at_path) == FileId::of(&held),
+                    _ => false,
+                };
+                if same {
+                    return Ok(false);
+                }
+            }
             let fresh = open_path(&path, stop)?;
             let tail = self.tail.take();
             *self = fresh;
             self.tail = tail.filter(|_| self.kind == Kind::File);
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -258,8 +258,11 @@ pub(crate) fn as_other_user(s: &Scenario, args: &[&str]) -> Option<std::process:
     }
     fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let bin = s.path("log-collector");
-    fs::copy(env!("CARGO_BIN_EXE_log-collector"), &bin).expect("copy the binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    // Copied once a scenario: a second copy over a running one would fail.
+    if !bin.exists() {
+        fs::copy(env!("CARGO_BIN_EXE_log-collector"), &bin).expect("copy the binary");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let command = |args: &[&str]| {
         let mut cmd = program(bin.to_str().unwrap());
         cmd.current_dir(s.dir.path())
@@ -281,7 +284,19 @@ pub(crate) fn as_other_user(s: &Scenario, args: &[&str]) -> Option<std::process:
         }
         cmd
     };
-    match command(&["--version"]).output() {
+    // A copy just written can be "busy" for a moment: a process forked by
+    // another test thread meanwhile holds its descriptor until it execs.
+    let mut probe = command(&["--version"]).output();
+    for _ in 0..100 {
+        match &probe {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                probe = command(&["--version"]).output();
+            }
+            _ => break,
+        }
+    }
+    match probe {
         Ok(out) if out.status.success() => Some(command(args)),
         Ok(out) => {
             skip(&format!(

@@ -153,3 +153,22 @@ fn a_reload_whose_stats_file_is_a_followed_file_keeps_the_old_settings() {
     assert_eq!(s.read("a.log"), b"a1\na2\n");
     assert!(s.read("m.prom").starts_with(b"#"));
 }
+
+#[test]
+fn sighup_with_the_output_file_still_in_place_keeps_writing_to_it() {
+    // Reopening the same file found the collector's own lock taken and
+    // logged that another collector writes to it.
+    let s = Scenario::new();
+    s.append("a.log", b"one\n");
+    let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "a.log"]);
+    wait_file(&s.path("out.txt"), "the first line", |b| b == b"one\n");
+    d.signal(libc::SIGHUP);
+    d.wait_cycles(2);
+    s.append("a.log", b"two\n");
+    wait_file(&s.path("out.txt"), "the line after the reload", |b| {
+        b == b"one\ntwo\n"
+    });
+    let r = d.stop_ok();
+    assert!(!r.stderr.contains("another collector"), "{}", r.stderr);
+    assert!(!r.stderr.contains("ERROR"), "{}", r.stderr);
+}
