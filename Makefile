@@ -12,7 +12,7 @@ RELEASE := target/release
 RUN_STATE := target/run-state
 
 
-.PHONY: demo bench
+.PHONY: demo bench deb deb-arm64 deb-armhf
 .PHONY: all build release test lint run clean-run install uninstall clean fuzz cross-setup cross-aarch64 cross-armv7 test-cross
 
 all: build
@@ -106,12 +106,28 @@ demo: release
 	trap 'kill $$gen 2>/dev/null' EXIT INT TERM; \
 	$(RELEASE)/log-collector --state-dir target/demo/state --format json target/demo/app.log
 
+# The unit names /usr/local/bin/log-collector; it is rewritten to PREFIX.
 install: release
 	install -Dm755 $(RELEASE)/log-collector $(BINDIR)/log-collector
 	install -Dm644 systemd/log-collector.service $(UNITDIR)/log-collector.service
+	sed -i 's|/usr/local/bin/log-collector|$(PREFIX)/bin/log-collector|' \
+		$(UNITDIR)/log-collector.service
 	install -Dm644 man/log-collector.1 $(MANDIR)/log-collector.1
 	@if [ ! -e $(CONFDIR)/log-collector.conf ]; then \
 		install -Dm644 systemd/log-collector.conf $(CONFDIR)/log-collector.conf; fi
+
+# Debian packages, built with dpkg-deb (packaging/build-deb): the binary in
+# /usr/bin, the unit in /lib/systemd/system (installed, not enabled), the
+# example config as a conffile. Written to target/deb/.
+DEB_DIR := target/deb
+deb: release
+	bash packaging/build-deb $(RELEASE)/log-collector $$(dpkg --print-architecture) $(DEB_DIR)
+
+deb-arm64: cross-aarch64
+	bash packaging/build-deb target/cross/$(AARCH64)/release/log-collector arm64 $(DEB_DIR)
+
+deb-armhf: cross-armv7
+	bash packaging/build-deb target/cross/$(ARMV7)/release/log-collector armhf $(DEB_DIR)
 
 uninstall:
 	rm -f $(BINDIR)/log-collector $(UNITDIR)/log-collector.service $(MANDIR)/log-collector.1

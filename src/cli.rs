@@ -58,7 +58,7 @@ pub fn path_from_arg(arg: &str) -> PathBuf {
     example = "Start at the end of existing files, poll every second:\n  $ {command_name} --from-end -i 1s /var/log/syslog",
     example = "Take everything from a config file:\n  $ {command_name} -c /etc/log-collector.conf",
     note = "PATH is a file or a pattern with *, ? or [...] in its file-name component; quote patterns so the shell leaves them alone.",
-    note = "Logs go to stderr (RUST_LOG sets the filter, default info). Exit status: 0 success, 1 runtime failure, 2 usage or config error."
+    note = "Logs go to stderr (RUST_LOG sets the filter, default info). Exit status: 0 success, 1 runtime failure, 2 usage or config error, 3 state dir owned by another user."
 )]
 pub struct Args {
     /// files or patterns to follow

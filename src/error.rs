@@ -19,6 +19,9 @@ pub enum ExitCode {
     Failure,
     /// A usage or configuration error.
     Usage,
+    /// The state dir or a file in it belongs to another user. Retrying
+    /// cannot help, so the systemd unit does not restart on it.
+    Ownership,
 }
 
 impl ExitCode {
@@ -28,6 +31,7 @@ impl ExitCode {
             ExitCode::Success => 0,
             ExitCode::Failure => 1,
             ExitCode::Usage => 2,
+            ExitCode::Ownership => 3,
         }
     }
 }
@@ -55,6 +59,9 @@ pub enum Error {
     /// The state dir or a file in it is unusable as it is, for a reason the
     /// user fixes (not corruption): `hint` says how.
     State { message: String, hint: String },
+    /// The state dir or a file in it belongs to a user other than the one
+    /// the collector runs as (see `checkpoint::check_ownership`).
+    Ownership { message: String, hint: String },
     /// Another collector writes to the output file (it holds its lock).
     OutputLocked { output: String },
     /// The output went away for good (stdout closed).
@@ -77,6 +84,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage { .. } | Error::Config { .. } => ExitCode::Usage,
+            Error::Ownership { .. } => ExitCode::Ownership,
             Error::Io { .. }
             | Error::Checkpoint { .. }
             | Error::LockHeld { .. }
@@ -100,7 +108,7 @@ impl Error {
             Error::LockHeld { .. } => {
                 Some("stop the other collector, or give this one its own --state-dir".into())
             }
-            Error::State { hint, .. } => Some(hint.clone()),
+            Error::State { hint, .. } | Error::Ownership { hint, .. } => Some(hint.clone()),
             Error::OutputLocked { .. } => Some(
                 "a file output belongs to one collector: stop the other one, or give this one \
                  its own --output"
@@ -139,7 +147,9 @@ impl fmt::Display for Error {
                 f,
                 "another log-collector is already using this state dir (lock {lock} is held)"
             ),
-            Error::State { message, .. } => write!(f, "{message}"),
+            Error::State { message, .. } | Error::Ownership { message, .. } => {
+                write!(f, "{message}")
+            }
             Error::OutputLocked { output } => write!(
                 f,
                 "another collector writes to output file {output} (it holds the file's lock)"
@@ -225,6 +235,7 @@ mod tests {
         assert_eq!(ExitCode::Success.code(), 0);
         assert_eq!(ExitCode::Failure.code(), 1);
         assert_eq!(ExitCode::Usage.code(), 2);
+        assert_eq!(ExitCode::Ownership.code(), 3);
         assert_eq!(Error::usage("x").exit_code(), ExitCode::Usage);
         let lock = Error::LockHeld {
             lock: "/s/lock".into(),

@@ -23,6 +23,7 @@ mod rotation;
 mod rotation_styles;
 mod salvage;
 mod scale;
+mod service;
 mod signals;
 mod smoke;
 mod stats;
