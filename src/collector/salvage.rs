@@ -103,6 +103,13 @@ impl Collector<'_> {
 
     /// Hook: a copy of the `len` bytes of whole lines at `offset` in file
     /// `seq` failed; part of it may be in the output.
+    #[cfg_attr(
+        not(all(
+            any(target_os = "linux", target_os = "android"),
+            target_pointer_width = "64"
+        )),
+        allow(dead_code)
+    )]
     pub(super) fn marked_failed_copy(&mut self, seq: u64, offset: u64, len: usize) {
         let to = self.files.get(&seq).map(|t| Stand {
             offset: offset + len as u64,
