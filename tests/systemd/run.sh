@@ -17,8 +17,6 @@
 # and systemd; without them it prints SKIPPED and exits 0, or fails under
 # LOG_COLLECTOR_STRICT=1. Exits 1 when a check fails.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-repo=$PWD
 started_at=$(date +%s.%N)
 
 unit=log-collector.service
@@ -33,6 +31,17 @@ while [ $# -gt 0 ]; do
     *) binary=$1; shift ;;
   esac
 done
+for f in ${deb:+"$deb"} ${binary:+"$binary"}; do
+  if [ ! -f "$f" ]; then
+    echo "$f: no such file; name a built collector (or a .deb with --deb)" >&2
+    exit 2
+  fi
+done
+# Named from where the script was started; the rest is relative to the repository.
+[ -z "$deb" ] || deb=$(realpath "$deb")
+[ -z "$binary" ] || binary=$(realpath "$binary")
+cd "$(dirname "$0")/../.."
+
 if [ -n "$deb" ] && [ -n "$binary" ]; then
   echo "give either --deb FILE or BINARY, not both" >&2
   exit 2
@@ -46,12 +55,6 @@ if [ -z "$deb" ] && [ -z "$binary" ]; then
     exit 2
   fi
 fi
-for f in $deb $binary; do
-  if [ ! -f "$f" ]; then
-    echo "$f: no such file; name a built collector (or a .deb with --deb)" >&2
-    exit 2
-  fi
-done
 
 elapsed() { echo "$(date +%s.%N) $started_at" | awk '{printf "%.1f", $1 - $2}'; }
 
@@ -67,7 +70,7 @@ skip() {
 # ---- preconditions ---------------------------------------------------------
 
 [ "$(id -u)" = 0 ] || skip "not root (the namespaces, mounts and cgroup need it)"
-for c in unshare nsenter chroot mknod mountpoint awk; do
+for c in unshare nsenter pivot_root mknod mountpoint awk; do
   command -v "$c" >/dev/null || skip "no $c (util-linux, coreutils)"
 done
 [ -x /lib/systemd/systemd ] || skip "no /lib/systemd/systemd: apt-get install systemd"
@@ -117,8 +120,14 @@ teardown() {
   done
   rmdir "$top" 2>/dev/null
 }
+# A check runs in a subshell of its own: a signal ends it too, then the rest.
+check_pid=
+on_signal() {
+  if [ -n "$check_pid" ]; then kill -TERM "$check_pid" 2>/dev/null; fi
+  exit 130
+}
 trap teardown EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM
 
 mount -t tmpfs -o mode=0755 lc-systemd "$top"
 mkdir "$top/upper" "$top/work" "$root"
@@ -155,7 +164,12 @@ mkdir "$cg" || skip "cannot make a cgroup under $cgroot"
       mount -t devpts -o newinstance,ptmxmode=0666 devpts "$r/dev/pts"
       ln -s pts/ptmx "$r/dev/ptmx"
       hostname lc-test
-      exec chroot "$r" env -i container=log-collector-test \
+      # pivot_root, not chroot: in a chroot the kernel refuses user
+      # namespaces (PrivateUsers=).
+      cd "$r"
+      pivot_root . .
+      umount -l .
+      exec env -i container=log-collector-test \
         /lib/systemd/systemd --unit=lc-test.target
     ' boot "$root"
 ) > "$top/console.log" 2>&1 &
@@ -292,14 +306,17 @@ $(journal | tail -5)"
 # Runs one check in a subshell: PASS or FAIL with its name.
 check() {
   local name=$1
-  set +e
+  # In the background, so that `wait` (unlike a foreground subshell) gives
+  # way to a signal at once.
   (
     set -e
     reset
     "check_${name//-/_}"
-  )
-  local rc=$?
-  set -e
+  ) &
+  check_pid=$!
+  local rc=0
+  wait "$check_pid" || rc=$?
+  check_pid=
   if [ "$rc" = 0 ]; then
     echo "PASS $name"
     passed=$((passed + 1))
@@ -331,8 +348,9 @@ check_install() {
   exe=$(sd systemctl show -p ExecStart --value "$unit" | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
   sd test -x "$exe" || fail "ExecStart names $exe, which is not installed"
   sd "$exe" --version > /dev/null || fail "$exe --version failed"
-  sd man -w log-collector > /dev/null 2>&1 || sd test -e /usr/share/man/man1/log-collector.1.gz ||
-    fail "no man page for log-collector"
+  compgen -G "$root/usr/local/share/man/man1/log-collector.1*" > /dev/null ||
+    compgen -G "$root/usr/share/man/man1/log-collector.1*" > /dev/null ||
+    fail "no man page log-collector.1 in /usr/local/share/man or /usr/share/man"
 }
 
 # READY=1 comes after the first cycle, which a FIFO without a reader holds up.
