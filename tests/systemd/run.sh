@@ -99,11 +99,13 @@ teardown() {
   if [ -f "$top/pids" ]; then
     while read -r p; do kill -KILL "$p" 2>/dev/null; done < "$top/pids"
   fi
-  if [ -n "$sd_pid" ]; then kill -KILL "$sd_pid" 2>/dev/null; fi
-  if [ -n "$unshare_pid" ]; then
+  # unshare reaps systemd and exits; without a systemd it is killed itself.
+  if [ -n "$sd_pid" ]; then
+    kill -KILL "$sd_pid" 2>/dev/null
+  elif [ -n "$unshare_pid" ]; then
     kill -KILL "$unshare_pid" 2>/dev/null
-    wait "$unshare_pid" 2>/dev/null
   fi
+  if [ -n "$unshare_pid" ]; then wait "$unshare_pid" 2>/dev/null; fi
   if [ -d "$cg" ]; then
     for _ in $(seq 50); do
       find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -205,12 +207,13 @@ echo "systemd booted as PID 1 of its namespaces (host PID $sd_pid) in $(elapsed)
 
 # ---- helpers ---------------------------------------------------------------
 
-# The check that runs (for messages) and its failures.
+# How many checks passed, and the names of those that failed.
 passed=0
 failed=()
 
+# Ends the check (its subshell) with a reason, on stdout beside PASS/FAIL.
 fail() {
-  echo "    $*" >&2
+  echo "    $*"
   exit 1
 }
 
@@ -234,7 +237,8 @@ journal() { sd journalctl -q -u "$unit" -o cat --no-pager; }
 # How many journal lines the unit has so far; `journal_since N` gives the rest.
 journal_mark() { journal | wc -l; }
 journal_since() { journal | tail -n "+$(($1 + 1))"; }
-journal_has() { journal_since "$1" | grep -qF -- "$2"; }
+# Not grep -q: with pipefail, an early exit would fail the pipeline (SIGPIPE).
+journal_has() { journal_since "$1" | grep -F -- "$2" > /dev/null; }
 
 # Starts a helper on the host, kept in the list the teardown kills.
 track() { echo "$1" >> "$top/pids"; }
