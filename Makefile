@@ -31,6 +31,14 @@ CARGO_TEST_ARGS ?=
 test:
 	$(CARGO) test --locked $(CARGO_TEST_ARGS)
 
+# The unit under a real systemd (tests/systemd/run.sh): as root, systemd
+# boots in namespaces on an overlay of /, so the host is left as it was.
+# SYSTEMD_TEST_ARGS: `--deb FILE` installs a package instead of the build.
+.PHONY: test-systemd
+SYSTEMD_TEST_ARGS ?=
+test-systemd: build
+	bash tests/systemd/run.sh $(SYSTEMD_TEST_ARGS)
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
