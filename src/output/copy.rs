@@ -116,6 +116,44 @@ mod imp {
         Ok(Copied::Done)
     }
 
+    /// Copies up to `len` bytes of `src` from `offset` into `dst` at `at`,
+    /// in the kernel, to the end of `src` at most. Returns how many were
+    /// copied (fewer on an error after some were); an error when none was.
+    pub fn copy_at(src: &File, offset: u64, dst: &File, at: u64, len: usize) -> io::Result<usize> {
+        let mut off_in = i64::try_from(offset).map_err(io::Error::other)?;
+        let mut off_out = i64::try_from(at).map_err(io::Error::other)?;
+        let mut done = 0;
+        while done < len {
+            // SAFETY: both descriptors are open; the offsets are valid i64s
+            // that the call updates.
+            let n = unsafe {
+                libc::copy_file_range(
+                    src.as_raw_fd(),
+                    (&mut off_in as *mut i64).cast(),
+                    dst.as_raw_fd(),
+                    (&mut off_out as *mut i64).cast(),
+                    len - done,
+                    0,
+                )
+            };
+            match n {
+                0 => break,
+                n if n > 0 => done += n as usize,
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    if done == 0 {
+                        return Err(e);
+                    }
+                    break; // What was copied stays; the caller goes on.
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// Errors that say this pair of files cannot be copied between (another
     /// filesystem, an old kernel, a filter on system calls), not that the
     /// output failed.
@@ -150,6 +188,10 @@ mod imp {
     pub fn copy(_: &Target, _: &File, _: u64, _: usize) -> io::Result<Copied> {
         Ok(Copied::Unsupported)
     }
+
+    pub fn copy_at(_: &File, _: u64, _: &File, _: u64, _: usize) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
-pub use imp::{copy, for_file, for_stdout};
+pub use imp::{copy, copy_at, for_file, for_stdout};

@@ -341,8 +341,21 @@ impl TailRecord {
     ) -> io::Result<()> {
         let start = self.start(output)?;
         self.write_header(false, start, None)?;
-        self.buf.resize(len.min(1 << 20), 0);
-        let mut done = 0;
+        // In the kernel where it can, as the output gets them: the bytes
+        // need not pass through the collector twice. What it did not copy
+        // goes through a buffer.
+        let mut done =
+            super::copy::copy_at(src, offset, &self.file, HEADER as u64, len).unwrap_or(0);
+        if done < len && done > 0 {
+            // Short: the log file ended (it shrank), or the kernel stopped.
+            let more = src.metadata()?.len() > offset + done as u64;
+            if !more {
+                return self.begin(start, done as u64);
+            }
+        }
+        if done < len {
+            self.buf.resize((len - done).min(1 << 20), 0);
+        }
         while done < len {
             let n = (len - done).min(self.buf.len());
             let got = src.read_at(&mut self.buf[..n], offset + done as u64)?;
