@@ -156,25 +156,10 @@ pub fn run(
     if settings.once {
         signals.set_cut_short_status(ExitCode::Failure.code());
     }
-    // `--once` waits for a FIFO's reader no longer than it retries a failing output.
-    let opened_at = Instant::now();
-    let once_timeout = settings.once.then_some(settings.once_timeout);
-    let out_of_time = || once_timeout.is_some_and(|t| opened_at.elapsed() >= t);
-    let stop = || signals.should_stop() || out_of_time();
     // Before the output opens: a command started later gets the same limit.
     let max_open = descriptor_budget();
-    let output = match Output::open(&settings.output, &stop) {
-        Err(_) if signals.should_stop() => {
-            return if settings.once {
-                Err(interrupted())
-            } else {
-                Ok(())
-            }
-        }
-        Err(Error::OutputGone { what, .. }) if out_of_time() => {
-            return Err(gave_up(what, settings.once_timeout, "it has no reader"))
-        }
-        other => other?,
+    let Some(output) = open_output(&settings, signals)? else {
+        return Ok(());
     };
     let mut c = Collector::new(settings, store, output, signals, loaded, max_open)?;
     // Record the output's identity and length before the first write, so that
@@ -195,22 +180,8 @@ pub fn run(
             }
         };
         if first || last_status.elapsed() >= STATUS_EVERY {
-            let status = c.status();
-            if first {
-                // Only after a cycle is it known how many files the PATHs match.
-                log::info!(
-                    "following {}, writing to {}, state in {}",
-                    c.following(),
-                    c.output.describe(),
-                    show(&c.settings.state_dir)
-                );
-                log::info!("{}", c.first_look.summary());
-                // Ready: the state is loaded and the first cycle is done.
-                c.notify.ready(&status);
-                first = false;
-            } else {
-                c.notify.send(&format!("STATUS={status}"));
-            }
+            c.report(first);
+            first = false;
             last_status = Instant::now();
         }
         if signals.should_stop() {
@@ -221,29 +192,9 @@ pub fn run(
             break;
         }
         if c.settings.once {
-            if !outcome.backlog && outcome.retry.is_none() && !outcome.unconfirmed {
+            if let Some(end) = c.once_done(&outcome, &mut unread_since) {
+                result = end;
                 break;
-            }
-            // An output that keeps failing, or a command that does not read
-            // the last of its input, gets --once-timeout; then the run gives up.
-            unread_since = (outcome.unconfirmed && !outcome.backlog)
-                .then(|| unread_since.unwrap_or_else(Instant::now));
-            if outcome.stalled {
-                // The write itself waited the whole --once-timeout already.
-                let why = "it stopped taking what it was sent";
-                result = Err(gave_up(c.output.describe(), c.settings.once_timeout, why));
-                break;
-            }
-            let stuck = match (&outcome.retry, c.write_failing, unread_since) {
-                (Some(why), Some((since, _)), _) => Some((since, why.as_str())),
-                (None, _, Some(since)) => Some((since, "it did not read all it was sent")),
-                _ => None,
-            };
-            if let Some((since, why)) = stuck {
-                if since.elapsed() >= c.settings.once_timeout {
-                    result = Err(gave_up(c.output.describe(), c.settings.once_timeout, why));
-                    break;
-                }
             }
         }
         if signals.take_reload() {
@@ -279,6 +230,29 @@ pub fn run(
     c.write_stats(true);
     c.output.close();
     result
+}
+
+/// Opens the output; None when a stop came first in the daemon. With
+/// `--once`, a FIFO's reader is waited for no longer than a failing output
+/// is retried.
+fn open_output(settings: &Settings, signals: &Signals) -> Result<Option<Output>, Error> {
+    let opened_at = Instant::now();
+    let once_timeout = settings.once.then_some(settings.once_timeout);
+    let out_of_time = || once_timeout.is_some_and(|t| opened_at.elapsed() >= t);
+    let stop = || signals.should_stop() || out_of_time();
+    match Output::open(&settings.output, &stop) {
+        Err(_) if signals.should_stop() => {
+            if settings.once {
+                Err(interrupted())
+            } else {
+                Ok(None)
+            }
+        }
+        Err(Error::OutputGone { what, .. }) if out_of_time() => {
+            Err(gave_up(what, settings.once_timeout, "it has no reader"))
+        }
+        other => other.map(Some),
+    }
 }
 
 /// A `--once` run that a stop signal cut short.
@@ -472,6 +446,60 @@ impl<'a> Collector<'a> {
             backlog,
             ..Outcome::default()
         })
+    }
+
+    /// After a cycle: the start-up lines and READY the first time, else the
+    /// STATUS line for systemd.
+    fn report(&mut self, first: bool) {
+        let status = self.status();
+        if first {
+            // Only after a cycle is it known how many files the PATHs match.
+            log::info!(
+                "following {}, writing to {}, state in {}",
+                self.following(),
+                self.output.describe(),
+                show(&self.settings.state_dir)
+            );
+            log::info!("{}", self.first_look.summary());
+            // Ready: the state is loaded and the first cycle is done.
+            self.notify.ready(&status);
+        } else {
+            self.notify.send(&format!("STATUS={status}"));
+        }
+    }
+
+    /// With `--once`, after a cycle: whether the run is over, and how. It is
+    /// done once nothing is left to read, retry or confirm; an output that
+    /// keeps failing, stops taking data, or (a command) does not read the
+    /// last of its input gets `--once-timeout`, then the run gives up.
+    /// `unread_since` is when the command stopped reading.
+    fn once_done(
+        &self,
+        outcome: &Outcome,
+        unread_since: &mut Option<Instant>,
+    ) -> Option<Result<(), Error>> {
+        if !outcome.backlog && outcome.retry.is_none() && !outcome.unconfirmed {
+            return Some(Ok(()));
+        }
+        *unread_since = (outcome.unconfirmed && !outcome.backlog)
+            .then(|| unread_since.unwrap_or_else(Instant::now));
+        let timeout = self.settings.once_timeout;
+        if outcome.stalled {
+            // The write itself waited the whole --once-timeout already.
+            let why = "it stopped taking what it was sent";
+            return Some(Err(gave_up(self.output.describe(), timeout, why)));
+        }
+        let stuck = match (&outcome.retry, self.write_failing, *unread_since) {
+            (Some(why), Some((since, _)), _) => Some((since, why.as_str())),
+            (None, _, Some(since)) => Some((since, "it did not read all it was sent")),
+            _ => None,
+        };
+        match stuck {
+            Some((since, why)) if since.elapsed() >= timeout => {
+                Some(Err(gave_up(self.output.describe(), timeout, why)))
+            }
+            _ => None,
+        }
     }
 
     /// The output failed with an error worth retrying: undo the cycle, but
