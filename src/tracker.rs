@@ -669,11 +669,6 @@ impl Tracked {
         self.cursor.read_pos < self.size
     }
 
-    /// The committed offset: what the last saved checkpoint covers.
-    pub fn committed_offset(&self) -> u64 {
-        self.cursor.committed_offset()
-    }
-
     pub fn file(&self) -> Option<&File> {
         self.file.as_ref()
     }

@@ -424,13 +424,7 @@ impl Collector<'_> {
                     quiet: true,
                 };
                 let transition = tracker::decide(t, &waiting, false);
-                for event in t.apply(transition) {
-                    match event {
-                        tracker::Event::Log(level, message) => log::log!(level, "{message}"),
-                        tracker::Event::Dirty => *dirty = true,
-                        tracker::Event::Rotation | tracker::Event::Truncation => {}
-                    }
-                }
+                emit(t.apply(transition), stats, dirty);
             }
             notify.keep_alive();
             if signals.take_stats() {

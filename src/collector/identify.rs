@@ -70,10 +70,16 @@ impl Collector<'_> {
                 self.unknown.insert(p.dir);
             }
         }
-        self.not_followed = crate::reserved::not_to_follow(&self.settings)
-            .into_iter()
-            .filter_map(|(path, what)| Some((FileId::of(&fs::metadata(path).ok()?), what)))
-            .collect();
+        // Looked up each cycle: the state dir's files are replaced, and take
+        // new identities.
+        self.not_followed.clear();
+        self.not_followed
+            .extend(self.output_id.map(|id| (id, "the output file")));
+        self.not_followed.extend(
+            crate::reserved::not_to_follow(&self.settings)
+                .into_iter()
+                .filter_map(|(path, what)| Some((FileId::of(&fs::metadata(path).ok()?), what))),
+        );
         self.looks += 1;
         let mut fresh_ids = IdSet::default();
         self.listings.clear();
@@ -116,7 +122,8 @@ impl Collector<'_> {
 
     /// Stats a path found this cycle. None for what is not followed: a path
     /// that is absent or cannot be stat-ed (the latter noted as unknown, not
-    /// absent), one that is not a regular file, and the output file. Problems
+    /// absent), one that is not a regular file, and what the collector writes
+    /// (the output, the stats file, the state dir's files). Problems
     /// with a literal PATH are warned about once.
     fn look_at(&mut self, f: &Found) -> Option<Look> {
         let stat = match &f.at {
@@ -155,14 +162,7 @@ impl Collector<'_> {
             }
             return None;
         }
-        if self.output_id == Some(stat.id) {
-            // Reading our own output would feed it back into itself.
-            self.warn_once(
-                &f.path,
-                format!("{} is the output file; not followed", show(&f.path)),
-            );
-            return None;
-        }
+        // Reading what the collector writes would feed it back into itself.
         if let Some((_, what)) = self.not_followed.iter().find(|(id, _)| *id == stat.id) {
             let message = format!("{} is {what}; not followed", show(&f.path));
             self.warn_once(&f.path, message);

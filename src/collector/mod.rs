@@ -104,10 +104,11 @@ struct Collector<'a> {
     dirty: bool,
     /// The output's length as of the last saved checkpoint (file output).
     committed_output: Option<u64>,
-    /// The output file's identity, never read as input.
+    /// The output file's identity (see `not_followed`).
     output_id: Option<FileId>,
-    /// The stats file and the state dir's files as of this cycle (replaced
-    /// files get new identities), never read as input either.
+    /// What the collector writes, as of this cycle: the output, the stats
+    /// file and the state dir's files (replaced files get new identities),
+    /// never read as input.
     not_followed: Vec<(FileId, &'static str)>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
@@ -624,17 +625,7 @@ impl<'a> Collector<'a> {
     /// Logs and counts what a transition of a tracked file said.
     #[inline]
     fn emit(&mut self, events: Vec<Event>) {
-        if events.is_empty() {
-            return;
-        }
-        for event in events {
-            match event {
-                Event::Log(level, message) => log::log!(level, "{message}"),
-                Event::Rotation => self.stats.rotations += 1,
-                Event::Truncation => self.stats.truncations += 1,
-                Event::Dirty => self.dirty = true,
-            }
-        }
+        emit(events, &mut self.stats, &mut self.dirty);
     }
 
     fn warn_once(&mut self, key: &Path, message: String) {
@@ -781,6 +772,20 @@ impl<'a> Collector<'a> {
 
     fn log_stats(&self) {
         log::info!("{}", stats_line(&self.files, &self.stats));
+    }
+}
+
+/// Logs and counts what a transition said, into `stats` and `dirty` (for
+/// where the collector is borrowed in parts).
+#[inline]
+fn emit(events: Vec<Event>, stats: &mut Stats, dirty: &mut bool) {
+    for event in events {
+        match event {
+            Event::Log(level, message) => log::log!(level, "{message}"),
+            Event::Rotation => stats.rotations += 1,
+            Event::Truncation => stats.truncations += 1,
+            Event::Dirty => *dirty = true,
+        }
     }
 }
 
