@@ -273,6 +273,9 @@ pub fn expand(
     found.clear();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut unmatched = HashSet::new();
+    // Directories whose names could not be read again: forgotten, so the
+    // next cycle reads them anew instead of taking them as unchanged.
+    let mut unlisted: Vec<&Path> = Vec::new();
     for (spec, exists) in specs.iter().zip(&literal) {
         let Some((dir, pattern)) = spec.pattern.as_ref().filter(|_| !exists) else {
             if seen.insert(spec.path.clone()) {
@@ -284,7 +287,11 @@ pub fn expand(
             }
             continue;
         };
-        let Some(cached) = cache.dirs.get(dir.as_path()) else {
+        let Some(cached) = cache
+            .dirs
+            .get(dir.as_path())
+            .filter(|_| !unlisted.contains(&dir.as_path()))
+        else {
             continue; // unreadable: a problem was reported
         };
         if !listed.contains_key(dir.as_path()) {
@@ -299,6 +306,7 @@ pub fn expand(
                         dir: dir.clone(),
                         error,
                     });
+                    unlisted.push(dir.as_path());
                     continue;
                 }
             }
@@ -331,6 +339,9 @@ pub fn expand(
         }
     }
     cache.unmatched = unmatched;
+    for dir in unlisted {
+        cache.dirs.remove(dir);
+    }
     true
 }
 
