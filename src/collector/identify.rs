@@ -76,9 +76,9 @@ impl Collector<'_> {
         self.not_followed
             .extend(self.output_id.map(|id| (id, "the output file")));
         self.not_followed.extend(
-            crate::reserved::not_to_follow(&self.settings)
-                .into_iter()
-                .filter_map(|(path, what)| Some((FileId::of(&fs::metadata(path).ok()?), what))),
+            self.not_to_follow
+                .iter()
+                .filter_map(|(path, what)| Some((FileId::of(&fs::metadata(path).ok()?), *what))),
         );
         self.looks += 1;
         let mut fresh_ids = IdSet::default();

@@ -110,6 +110,9 @@ struct Collector<'a> {
     /// file and the state dir's files (replaced files get new identities),
     /// never read as input.
     not_followed: Vec<(FileId, &'static str)>,
+    /// The paths of the stats file and the state dir's files (the settings
+    /// name them; built once, and again on reload).
+    not_to_follow: Vec<(PathBuf, &'static str)>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
     /// Since when writes to the output fail, and where it stood after the
@@ -346,6 +349,7 @@ impl<'a> Collector<'a> {
             committed_output,
             output_id: mark.map(|m| m.id),
             not_followed: Vec::new(),
+            not_to_follow: Vec::new(),
             warned: HashMap::new(),
             write_failing: None,
             save_failing: false,
@@ -368,6 +372,7 @@ impl<'a> Collector<'a> {
             batch: Vec::with_capacity(BATCH_BYTES * 2),
             marks,
         };
+        c.not_to_follow = crate::reserved::not_to_follow(&c.settings);
         for entry in &loaded.files {
             let t = Tracked::from_entry(entry, c.settings.format);
             c.insert(t);
@@ -683,6 +688,7 @@ impl<'a> Collector<'a> {
             self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
             self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
+            self.not_to_follow = crate::reserved::not_to_follow(&self.settings);
             log::info!("reload: settings re-read from the config file");
         }
         match self.output.reopen(&stop) {

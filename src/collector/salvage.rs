@@ -78,7 +78,8 @@ impl Marks {
             base: output.position(),
             made_with: (settings.max_line_bytes, settings.format),
             log: Vec::new(),
-            closed: false,
+            // An output that cannot tell what arrived keeps no marks.
+            closed: !output.tells_delivery(),
         }
     }
 
@@ -88,7 +89,7 @@ impl Marks {
         self.made_with = (settings.max_line_bytes, settings.format);
         self.log.clear();
         self.log.shrink_to(256);
-        self.closed = false;
+        self.closed = !output.tells_delivery();
     }
 }
 

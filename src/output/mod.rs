@@ -280,6 +280,11 @@ impl Output {
         }
     }
 
+    /// Whether `delivered_since` can ever be more than nothing.
+    pub fn tells_delivery(&self) -> bool {
+        matches!(self.kind, Kind::Command | Kind::File)
+    }
+
     /// After a `Retry` error: how many of the bytes written since `since`
     /// surely reached their destination, so that the lines they hold need
     /// not be sent again. A command: what it read from its pipe (written

@@ -326,7 +326,7 @@ impl TailRecord {
         if !self.failing {
             log::warn!(
                 "cannot write {}: {e}; after a crash, the restart may repeat lines",
-                self.path.display()
+                crate::error::show(&self.path)
             );
             self.failing = true;
         }
@@ -398,6 +398,9 @@ impl TailRecord {
     /// The output's length now, if all of it past `committed` is this
     /// collector's.
     fn start(&mut self, output: &File) -> io::Result<Option<u64>> {
+        if self.expected.is_none() {
+            return Ok(None);
+        }
         let meta = output.metadata()?;
         let now = meta.len();
         let ours = FileId::of(&meta) == self.id && self.expected == Some(now);
