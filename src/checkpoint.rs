@@ -22,7 +22,6 @@
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -381,18 +380,19 @@ impl Store {
                     show(&lock_path)
                 )
             })?;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::WouldBlock {
+        match crate::identity::try_lock(&lock) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(Error::LockHeld {
                     lock: show(&lock_path),
-                });
+                })
             }
-            return Err(Error::Io {
-                context: format!("cannot lock {}", show(&lock_path)),
-                source: e,
-            });
+            Err(e) => {
+                return Err(Error::Io {
+                    context: format!("cannot lock {}", show(&lock_path)),
+                    source: e,
+                })
+            }
         }
         let path = dir.join(CHECKPOINTS);
         let tmp = dir.join(CHECKPOINTS_TMP);

@@ -25,6 +25,21 @@ pub fn changed(meta: &Metadata) -> Option<u64> {
     u64::try_from(ns).ok()
 }
 
+/// Takes an exclusive `flock` on `file` without waiting, held until it is
+/// closed. Ok(false): another open file description holds it.
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Ok(false);
+    }
+    Err(e)
+}
+
 /// What one look at a path tells.
 #[derive(Clone, Copy, Debug)]
 pub struct Stat {

@@ -576,20 +576,18 @@ fn open_path(path: &Path, stop: &dyn Fn() -> bool) -> Result<Output, Error> {
 /// belongs to one collector, and a second one on it would interleave its
 /// lines with ours and could not tell our unconfirmed tail from its own.
 fn lock_output(path: &Path, file: &File) -> Result<(), Error> {
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(());
+    match crate::identity::try_lock(file) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::OutputLocked { output: show(path) }),
+        Err(e) => {
+            // A filesystem without locks: the collector still works, unguarded.
+            log::warn!(
+                "cannot lock output file {}: {e}; make sure no other collector writes to it",
+                show(path)
+            );
+            Ok(())
+        }
     }
-    let e = io::Error::last_os_error();
-    if e.kind() == io::ErrorKind::WouldBlock {
-        return Err(Error::OutputLocked { output: show(path) });
-    }
-    // A filesystem without locks: the collector still works, unguarded.
-    log::warn!(
-        "cannot lock output file {}: {e}; make sure no other collector writes to it",
-        show(path)
-    );
-    Ok(())
 }
 
 /// Opens a FIFO for writing without blocking: with no reader the open fails
