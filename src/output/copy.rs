@@ -71,31 +71,14 @@ mod imp {
         };
         let mut off_in = i64::try_from(offset).map_err(io::Error::other)?;
         let mut off_out = i64::try_from(start).map_err(io::Error::other)?;
-        let mut done = 0;
-        while done < len {
-            let out_ptr = if target.at_end {
-                (&mut off_out as *mut i64).cast()
-            } else {
-                std::ptr::null_mut()
-            };
-            // SAFETY: both descriptors are open; the offsets are valid i64s
-            // that the call updates.
-            let n = unsafe {
-                libc::copy_file_range(
-                    src.as_raw_fd(),
-                    (&mut off_in as *mut i64).cast(),
-                    dst.as_raw_fd(),
-                    out_ptr,
-                    len - done,
-                    0,
-                )
-            };
-            if n > 0 {
-                done += n as usize;
-                continue;
-            }
-            let e = io::Error::last_os_error();
-            if n == 0 || done == 0 && unsupported(&e) {
+        let out = target.at_end.then_some(&mut off_out);
+        let (done, error) = copy_range(src, &mut off_in, dst, out, len);
+        if done == len {
+            return Ok(Copied::Done);
+        }
+        match error {
+            // The log file ended first (truncated meanwhile).
+            None => {
                 // Undo a partial copy so the output never holds half a line.
                 if done > 0 {
                     dst.set_len(start)?;
@@ -103,17 +86,11 @@ mod imp {
                         (&*dst).seek(SeekFrom::Start(start))?;
                     }
                 }
-                return Ok(if n == 0 {
-                    Copied::Shrank
-                } else {
-                    Copied::Unsupported
-                });
+                Ok(Copied::Shrank)
             }
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+            Some(e) if done == 0 && unsupported(&e) => Ok(Copied::Unsupported),
+            Some(e) => Err(e),
         }
-        Ok(Copied::Done)
     }
 
     /// Copies up to `len` bytes of `src` from `offset` into `dst` at `at`,
@@ -122,16 +99,37 @@ mod imp {
     pub fn copy_at(src: &File, offset: u64, dst: &File, at: u64, len: usize) -> io::Result<usize> {
         let mut off_in = i64::try_from(offset).map_err(io::Error::other)?;
         let mut off_out = i64::try_from(at).map_err(io::Error::other)?;
+        match copy_range(src, &mut off_in, dst, Some(&mut off_out), len) {
+            (0, Some(e)) => Err(e),
+            (done, _) => Ok(done),
+        }
+    }
+
+    /// The `copy_file_range` loop: up to `len` bytes from `off_in` in `src`
+    /// to `dst`, at `off_out` or (None) at its descriptor's position. Returns
+    /// how many were copied and the error that stopped it, if one did
+    /// rather than the end of `src` or of `len`.
+    fn copy_range(
+        src: &File,
+        off_in: &mut i64,
+        dst: &File,
+        mut off_out: Option<&mut i64>,
+        len: usize,
+    ) -> (usize, Option<io::Error>) {
         let mut done = 0;
         while done < len {
+            let out_ptr = match off_out.as_deref_mut() {
+                Some(off) => (off as *mut i64).cast(),
+                None => std::ptr::null_mut(),
+            };
             // SAFETY: both descriptors are open; the offsets are valid i64s
             // that the call updates.
             let n = unsafe {
                 libc::copy_file_range(
                     src.as_raw_fd(),
-                    (&mut off_in as *mut i64).cast(),
+                    (off_in as *mut i64).cast(),
                     dst.as_raw_fd(),
-                    (&mut off_out as *mut i64).cast(),
+                    out_ptr,
                     len - done,
                     0,
                 )
@@ -141,17 +139,13 @@ mod imp {
                 n if n > 0 => done += n as usize,
                 _ => {
                     let e = io::Error::last_os_error();
-                    if e.kind() == io::ErrorKind::Interrupted {
-                        continue;
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return (done, Some(e));
                     }
-                    if done == 0 {
-                        return Err(e);
-                    }
-                    break; // What was copied stays; the caller goes on.
                 }
             }
         }
-        Ok(done)
+        (done, None)
     }
 
     /// Errors that say this pair of files cannot be copied between (another
