@@ -39,8 +39,8 @@ pub const OUTPUT_TAIL: &str = "output-tail";
 
 const MAGIC: &str = "log-collector-checkpoints";
 const VERSION: u32 = 2;
-/// Older versions this build reads.
-const READS_ALSO: &[&str] = &["1"];
+/// The version without change times, still written when none is needed.
+const VERSION_1: u32 = 1;
 
 /// One tracked file as saved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub fn render(cp: &Checkpoint) -> Vec<u8> {
     let version = if cp.files.iter().any(|e| e.copies_until.is_some()) {
         VERSION
     } else {
-        1
+        VERSION_1
     };
     let _ = writeln!(out, "{MAGIC} {version}");
     if let Some(o) = cp.output {
@@ -207,7 +207,10 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     format!("not a checkpoint file (expected `{MAGIC} {VERSION}`)"),
                 ));
             }
-            if fields[1] != VERSION.to_string() && !READS_ALSO.contains(&fields[1]) {
+            if ![VERSION, VERSION_1]
+                .iter()
+                .any(|v| fields[1] == v.to_string())
+            {
                 return Err(err(
                     n,
                     format!(
@@ -258,18 +261,18 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     None if fields[8] == "-" => (None, None),
                     Some((len, rest)) => {
                         let (hash, until) = match rest.split_once('@') {
-                            Some((hash, until)) => (hash, Some(until.parse::<u64>().ok())),
+                            Some((hash, until)) => {
+                                let until = until
+                                    .parse::<u64>()
+                                    .map_err(|_| err(n, "bad prior change time".into()))?;
+                                (hash, Some(until))
+                            }
                             None => (rest, None),
                         };
                         let len = len.parse::<u64>().ok().filter(|&l| l <= FINGERPRINT_BYTES);
                         let hash = u64::from_str_radix(hash, 16).ok();
-                        match (len, hash, until) {
-                            (_, _, Some(None)) => {
-                                return Err(err(n, "bad prior change time".into()))
-                            }
-                            (Some(len), Some(hash), until) => {
-                                (Some(Fingerprint { len, hash }), until.flatten())
-                            }
+                        match (len, hash) {
+                            (Some(len), Some(hash)) => (Some(Fingerprint { len, hash }), until),
                             _ => return Err(err(n, "bad prior fingerprint".into())),
                         }
                     }

@@ -21,8 +21,13 @@ pub fn born(meta: &Metadata) -> Option<u64> {
 /// A file's change time (ctime) in nanoseconds since the epoch, on the
 /// filesystem's clock: comparable with birth times on the same filesystem.
 pub fn changed(meta: &Metadata) -> Option<u64> {
-    let ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
-    u64::try_from(ns).ok()
+    nanos(meta.ctime(), meta.ctime_nsec())
+}
+
+/// A time as seconds and nanoseconds since the epoch, in nanoseconds; None
+/// before the epoch or past what 64 bits hold.
+fn nanos(secs: i64, nsecs: i64) -> Option<u64> {
+    u64::try_from(i128::from(secs) * 1_000_000_000 + i128::from(nsecs)).ok()
 }
 
 /// Takes an exclusive `flock` on `file` without waiting, held until it is
@@ -83,11 +88,7 @@ pub fn stat_at(dir: &File, name: &std::ffi::CStr) -> io::Result<Stat> {
     };
     let mode = u32::from(st.stx_mode) & libc::S_IFMT;
     let born = (st.stx_mask & libc::STATX_BTIME != 0)
-        .then(|| {
-            let ns =
-                i128::from(st.stx_btime.tv_sec) * 1_000_000_000 + i128::from(st.stx_btime.tv_nsec);
-            u64::try_from(ns).ok()
-        })
+        .then(|| nanos(st.stx_btime.tv_sec, i64::from(st.stx_btime.tv_nsec)))
         .flatten();
     Ok(Stat {
         id: FileId {
