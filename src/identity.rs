@@ -51,6 +51,9 @@ pub struct Stat {
     pub id: FileId,
     pub size: u64,
     pub born: Option<u64>,
+    /// The change time (ctime) in nanoseconds, 0 where not known: any write,
+    /// truncation or rename moves it, so an equal one says nothing happened.
+    pub changed: u64,
     pub kind: Kind,
 }
 
@@ -60,6 +63,7 @@ impl Stat {
             id: FileId::of(meta),
             size: meta.len(),
             born: born(meta),
+            changed: changed(meta).unwrap_or(0),
             kind: kind(meta),
         }
     }
@@ -71,11 +75,17 @@ impl Stat {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn stat_at(dir: &File, name: &std::ffi::CStr) -> io::Result<Stat> {
     use std::os::fd::AsRawFd;
+    stat_in(dir.as_raw_fd(), name)
+}
+
+/// `stat_at` by raw descriptor: `libc::AT_FDCWD` resolves `name` as a path.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn stat_in(dir: std::os::fd::RawFd, name: &std::ffi::CStr) -> io::Result<Stat> {
     // SAFETY: statx fills the zeroed buffer we pass; name is NUL-terminated.
     let st = unsafe {
         let mut st: libc::statx = std::mem::zeroed();
         let r = libc::statx(
-            dir.as_raw_fd(),
+            dir,
             name.as_ptr(),
             libc::AT_STATX_SYNC_AS_STAT,
             libc::STATX_BASIC_STATS | libc::STATX_BTIME,
@@ -97,6 +107,7 @@ pub fn stat_at(dir: &File, name: &std::ffi::CStr) -> io::Result<Stat> {
         },
         size: st.stx_size,
         born,
+        changed: nanos(st.stx_ctime.tv_sec, i64::from(st.stx_ctime.tv_nsec)).unwrap_or(0),
         kind: match mode {
             libc::S_IFREG => Kind::Regular,
             libc::S_IFDIR => Kind::Directory,

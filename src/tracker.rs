@@ -451,6 +451,9 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
     }
 }
 
+/// The `seen_in` of a settled file: it counts as seen in every look.
+const SETTLED: u64 = u64::MAX;
+
 /// One file the collector knows, keyed by its identity, not its path.
 #[derive(Debug)]
 pub struct Tracked {
@@ -720,7 +723,7 @@ impl Tracked {
     /// Marks it found by look number `look` at `at`; false if it was already
     /// found in that look (a second PATH leading to the same file).
     pub fn seen(&mut self, look: u64, at: &Path) -> bool {
-        if self.seen_in == look {
+        if self.seen_in == look || self.seen_in == SETTLED {
             return false;
         }
         self.seen_in = look;
@@ -735,7 +738,34 @@ impl Tracked {
     }
 
     pub fn was_seen_in(&self, look: u64) -> bool {
-        self.seen_in == look
+        self.seen_in == look || self.seen_in == SETTLED
+    }
+
+    /// Whether nothing is left to do for it until its stat changes: followed
+    /// at its own path, closed, everything up to its size read, and neither
+    /// unresolved nor waiting for a predecessor.
+    pub fn can_settle(&self) -> bool {
+        self.state == State::Following
+            && self.file.is_none()
+            && self.size == self.cursor.read_pos
+            && self.moved_to.is_none()
+            && !self.unresolved
+            && self.waits_for.is_none()
+    }
+
+    /// Settled (see collector/watch.rs): seen in every look until unsettled.
+    pub fn settle(&mut self) {
+        self.seen_in = SETTLED;
+    }
+
+    pub fn unsettle(&mut self) {
+        if self.seen_in == SETTLED {
+            self.seen_in = 0;
+        }
+    }
+
+    pub fn is_settled(&self) -> bool {
+        self.seen_in == SETTLED
     }
 
     /// Known under another identity from now on (a device renumbered).

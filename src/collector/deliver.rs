@@ -13,14 +13,17 @@ impl Collector<'_> {
     pub(super) fn deliver(&mut self) -> Result<bool, WriteError> {
         let mut backlog = false;
         self.order.clear();
-        self.order.extend(
-            self.files
-                .iter()
-                .filter(|(_, t)| t.has_work())
-                .map(|(&seq, _)| seq),
-        );
+        // Settled files have no work and no descriptor.
+        let files = &self.files;
+        let unsettled = self.unsettled.iter().filter_map(|&seq| Some((seq, files.get(&seq)?)));
+        self.open_count = 0;
+        for (seq, t) in unsettled {
+            self.open_count += usize::from(t.is_open());
+            if t.has_work() {
+                self.order.push(seq);
+            }
+        }
         let order = std::mem::take(&mut self.order);
-        self.open_count = self.files.values().filter(|t| t.is_open()).count();
         for &seq in &order {
             if self.signals.should_stop() {
                 break;

@@ -49,7 +49,7 @@ impl Collector<'_> {
     /// and only then are new files taken on, so that a rotated file is in
     /// place to go before its successor.
     pub(super) fn identify(&mut self) {
-        discover::expand(
+        let rebuilt = discover::expand(
             &self.specs,
             &mut self.found,
             &mut self.problems,
@@ -70,34 +70,50 @@ impl Collector<'_> {
                 self.unknown.insert(p.dir);
             }
         }
-        // Looked up each cycle: the state dir's files are replaced, and take
-        // new identities.
-        self.not_followed.clear();
-        self.not_followed
-            .extend(self.output_id.map(|id| (id, "the output file")));
-        self.not_followed.extend(
-            self.not_to_follow
-                .iter()
-                .filter_map(|(path, what)| Some((FileId::of(&fs::metadata(path).ok()?), *what))),
-        );
+        if rebuilt || self.watch.is_stale() {
+            for seq in self.watch.rebuild(&self.found) {
+                self.unsettle(seq);
+            }
+        } else {
+            self.settle();
+        }
         self.looks += 1;
         let mut fresh_ids = IdSet::default();
         self.listings.clear();
         let found = std::mem::take(&mut self.found);
         let mut fresh = Vec::new();
-        for f in &found {
-            let Some(look) = self.look_at(f) else {
+        for (i, f) in found.iter().enumerate() {
+            let stat = self.watch.stat(i, f);
+            if let Ok(stat) = &stat {
+                if self.watch.unchanged(i, stat) {
+                    continue;
+                }
+            }
+            if let Some(seq) = self.watch.unsettle(i) {
+                self.unsettle(seq);
+            }
+            let Some(look) = self.look_at(f, stat) else {
                 continue;
             };
             // Each file once, even when a second PATH leads to it.
             match self.by_id.get(&look.id).copied() {
                 Some(seq) => {
                     let t = self.files.get_mut(&seq).expect("by_id names tracked files");
-                    if t.seen(self.looks, &f.path) {
+                    if t.is_settled() {
+                        // Its slot comes later in this look; from the next
+                        // look on, this path is the first to it.
+                        self.watch.invalidate();
+                    } else if t.seen(self.looks, &f.path) {
+                        self.watch.looked(i, &look);
                         self.look_again(seq, &f.path, look);
+                    } else {
+                        self.watch.shared(seq);
                     }
                 }
-                None if fresh_ids.insert(look.id) => fresh.push((f.path.clone(), look)),
+                None if fresh_ids.insert(look.id) => {
+                    self.watch.looked(i, &look);
+                    fresh.push((f.path.clone(), look))
+                }
                 None => {}
             }
         }
@@ -120,17 +136,48 @@ impl Collector<'_> {
         }
     }
 
+    /// Settles the files looked at in full in the last look that had
+    /// nothing left to do by its end (see watch.rs): each reached from one
+    /// slot only, at its own path, with the size that slot saw.
+    fn settle(&mut self) {
+        for (i, id, size) in self.watch.candidates() {
+            let Some(&seq) = self.by_id.get(&id) else {
+                continue;
+            };
+            if self.watch.is_shared(seq) {
+                continue;
+            }
+            let Some(t) = self.files.get_mut(&seq) else {
+                continue;
+            };
+            if t.can_settle() && t.size() == size && t.path() == self.found[i].path {
+                t.settle();
+                self.watch.settle(i, seq);
+                self.unsettled.remove(&seq);
+            }
+        }
+        self.watch.end_settling();
+    }
+
+    /// File `seq` takes the full look again.
+    fn unsettle(&mut self, seq: u64) {
+        if let Some(t) = self.files.get_mut(&seq) {
+            t.unsettle();
+            self.unsettled.insert(seq);
+        }
+    }
+
     /// Stats a path found this cycle. None for what is not followed: a path
     /// that is absent or cannot be stat-ed (the latter noted as unknown, not
     /// absent), one that is not a regular file, and what the collector writes
     /// (the output, the stats file, the state dir's files). Problems
     /// with a literal PATH are warned about once.
-    fn look_at(&mut self, f: &Found) -> Option<Look> {
-        let stat = match &f.at {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Some((dir, name)) => identity::stat_at(dir, name)
-                .or_else(|_| fs::metadata(&f.path).map(|m| Stat::of(&m))),
-            _ => fs::metadata(&f.path).map(|m| Stat::of(&m)),
+    fn look_at(&mut self, f: &Found, stat: io::Result<Stat>) -> Option<Look> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let stat = match (&f.at, stat) {
+            // Looked up in its directory: the whole path tells where that failed.
+            (Some(_), Err(_)) => fs::metadata(&f.path).map(|m| Stat::of(&m)),
+            (_, stat) => stat,
         };
         let stat = match stat {
             Ok(stat) => stat,
@@ -163,6 +210,17 @@ impl Collector<'_> {
             return None;
         }
         // Reading what the collector writes would feed it back into itself.
+        // Its files are looked up once a look, and only when a path is
+        // looked at in full: an idle look does without.
+        if self.not_followed_in != self.looks {
+            self.not_followed_in = self.looks;
+            self.not_followed.clear();
+            self.not_followed
+                .extend(self.output_id.map(|id| (id, "the output file")));
+            self.not_followed.extend(self.not_to_follow.iter().filter_map(|(path, what)| {
+                Some((FileId::of(&fs::metadata(path).ok()?), *what))
+            }));
+        }
         if let Some((_, what)) = self.not_followed.iter().find(|(id, _)| *id == stat.id) {
             let message = format!("{} is {what}; not followed", show(&f.path));
             self.warn_once(&f.path, message);
@@ -172,6 +230,7 @@ impl Collector<'_> {
             id: stat.id,
             size: stat.size,
             born: stat.born,
+            changed: stat.changed,
         })
     }
 
@@ -184,7 +243,11 @@ impl Collector<'_> {
     pub(super) fn account_for_missing(&mut self) {
         let mut lookups = Vec::new();
         let mut events = Vec::new();
-        for (&seq, t) in self.files.iter_mut() {
+        // Settled files were seen.
+        for &seq in &self.unsettled {
+            let Some(t) = self.files.get_mut(&seq) else {
+                continue;
+            };
             if t.was_seen_in(self.looks) {
                 continue;
             }
@@ -364,6 +427,7 @@ impl Collector<'_> {
                 id,
                 size: meta.len(),
                 born,
+                changed: identity::changed(&meta).unwrap_or(0),
             };
             between.push((born, candidate, look, recycled.is_some()));
         }
@@ -522,6 +586,7 @@ impl Collector<'_> {
     /// lost, and the maps forget it.
     fn forgotten(&mut self, seq: u64, t: &Tracked) {
         self.emit(t.forget());
+        self.unsettled.remove(&seq);
         self.by_id.remove(&t.id());
         if self.latest_by_path.get(t.path()) == Some(&seq) {
             self.latest_by_path.remove(t.path());

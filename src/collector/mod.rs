@@ -14,7 +14,7 @@
 //! is a promise that everything before its offsets has reached the output: a
 //! crash between the two steps then repeats lines, never loses them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ use crate::tracker::{Change, Event, State, Tracked};
 mod deliver;
 mod identify;
 mod salvage;
+mod watch;
 use std::os::unix::ffi::OsStrExt;
 
 /// Bytes read from a file at a time (the read buffer holds at least a maximal line too).
@@ -106,6 +107,8 @@ struct Collector<'a> {
     committed_output: Option<u64>,
     /// The output file's identity (see `not_followed`).
     output_id: Option<FileId>,
+    /// The look `not_followed` was made for.
+    not_followed_in: u64,
     /// What the collector writes, as of this cycle: the output, the stats
     /// file and the state dir's files (replaced files get new identities),
     /// never read as input.
@@ -127,6 +130,11 @@ struct Collector<'a> {
     committed_at: Instant,
     // Buffers reused from cycle to cycle.
     found: Vec<Found>,
+    /// The last stat of each found path, for the idle fast path.
+    watch: watch::Watch,
+    /// The tracked files that are not settled (see watch.rs): the only ones
+    /// the per-file steps visit.
+    unsettled: BTreeSet<u64>,
     problems: Vec<DirProblem>,
     dir_cache: discover::DirCache,
     /// Cycles' looks so far: a tracked file's `seen_in` equals this once it
@@ -349,6 +357,7 @@ impl<'a> Collector<'a> {
             committed_output,
             output_id: mark.map(|m| m.id),
             not_followed: Vec::new(),
+            not_followed_in: u64::MAX,
             not_to_follow: Vec::new(),
             warned: HashMap::new(),
             write_failing: None,
@@ -361,6 +370,8 @@ impl<'a> Collector<'a> {
             stats_written: None,
             committed_at: Instant::now(),
             found: Vec::new(),
+            watch: watch::Watch::default(),
+            unsettled: BTreeSet::new(),
             problems: Vec::new(),
             dir_cache: discover::DirCache::default(),
             looks: 0,
@@ -389,6 +400,7 @@ impl<'a> Collector<'a> {
         self.by_id.insert(t.id(), seq);
         self.latest_by_path.insert(t.path().to_path_buf(), seq);
         self.files.insert(seq, Box::new(t));
+        self.unsettled.insert(seq);
         self.dirty = true;
         seq
     }
@@ -526,6 +538,8 @@ impl<'a> Collector<'a> {
         for t in self.files.values_mut() {
             t.roll_back();
         }
+        // Settled files may have bytes to read again.
+        self.watch.invalidate();
         // Forward again to what the output took before it failed, saved.
         self.keep_delivered();
         let stop = || self.signals.should_stop();
@@ -591,19 +605,26 @@ impl<'a> Collector<'a> {
     /// Drops retired files after the retention period.
     fn forget_old(&mut self) {
         let now = unix_now();
-        let before = self.files.len();
-        let (by_id, by_path) = (&mut self.by_id, &mut self.latest_by_path);
-        self.files.retain(|&seq, t| {
-            if !t.expired(now, RETIRED_RETENTION_SECS) {
-                return true;
+        // Retired files are never settled.
+        let expired: Vec<u64> = self
+            .unsettled
+            .iter()
+            .copied()
+            .filter(|seq| {
+                self.files
+                    .get(seq)
+                    .is_some_and(|t| t.expired(now, RETIRED_RETENTION_SECS))
+            })
+            .collect();
+        for seq in expired {
+            let Some(t) = self.files.remove(&seq) else {
+                continue;
+            };
+            self.unsettled.remove(&seq);
+            self.by_id.remove(&t.id());
+            if self.latest_by_path.get(t.path()) == Some(&seq) {
+                self.latest_by_path.remove(t.path());
             }
-            by_id.remove(&t.id());
-            if by_path.get(t.path()) == Some(&seq) {
-                by_path.remove(t.path());
-            }
-            false
-        });
-        if self.files.len() != before {
             self.dirty = true;
         }
     }
@@ -689,6 +710,7 @@ impl<'a> Collector<'a> {
             self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
             self.not_to_follow = crate::reserved::not_to_follow(&self.settings);
+            self.watch.invalidate();
             log::info!("reload: settings re-read from the config file");
         }
         match self.output.reopen(&stop) {
@@ -708,6 +730,8 @@ impl<'a> Collector<'a> {
         self.committed_output = mark.map(|m| m.length);
         self.output_id = mark.map(|m| m.id);
         self.dirty = true;
+        // The new output may be a file that was followed.
+        self.watch.invalidate();
         log::info!("reopened {}", self.output.describe());
         Ok(())
     }
@@ -812,6 +836,8 @@ struct Look {
     id: FileId,
     size: u64,
     born: Option<u64>,
+    /// The change time (`Stat::changed`).
+    changed: u64,
 }
 
 /// Opens a log file and checks it is the file that was looked at: a path

@@ -190,6 +190,7 @@ impl Collector<'_> {
             for t in self.files.values_mut() {
                 t.roll_back();
             }
+            self.watch.invalidate();
             return;
         }
         if end > 0 {
