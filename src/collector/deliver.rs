@@ -15,7 +15,10 @@ impl Collector<'_> {
         self.order.clear();
         // Settled files have no work and no descriptor.
         let files = &self.files;
-        let unsettled = self.unsettled.iter().filter_map(|&seq| Some((seq, files.get(&seq)?)));
+        let unsettled = self
+            .unsettled
+            .iter()
+            .filter_map(|&seq| Some((seq, files.get(&seq)?)));
         self.open_count = 0;
         for (seq, t) in unsettled {
             self.open_count += usize::from(t.is_open());

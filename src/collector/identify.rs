@@ -217,9 +217,11 @@ impl Collector<'_> {
             self.not_followed.clear();
             self.not_followed
                 .extend(self.output_id.map(|id| (id, "the output file")));
-            self.not_followed.extend(self.not_to_follow.iter().filter_map(|(path, what)| {
-                Some((FileId::of(&fs::metadata(path).ok()?), *what))
-            }));
+            self.not_followed.extend(
+                self.not_to_follow.iter().filter_map(|(path, what)| {
+                    Some((FileId::of(&fs::metadata(path).ok()?), *what))
+                }),
+            );
         }
         if let Some((_, what)) = self.not_followed.iter().find(|(id, _)| *id == stat.id) {
             let message = format!("{} is {what}; not followed", show(&f.path));

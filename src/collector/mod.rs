@@ -93,7 +93,7 @@ struct Collector<'a> {
     files: BTreeMap<u64, Box<Tracked>>,
     by_id: IdMap<u64>,
     /// The newest file followed under each path: the predecessor of the next.
-    latest_by_path: HashMap<PathBuf, u64>,
+    latest_by_path: HashMap<std::rc::Rc<Path>, u64>,
     /// Files not found since start-up, by inode (see `resume_moved`).
     missing_by_ino: HashMap<u64, u64>,
     next_seq: u64,
@@ -398,7 +398,7 @@ impl<'a> Collector<'a> {
         // Taken on now: found in this cycle's look (or, at start-up, in none yet).
         t.seen_in(self.looks);
         self.by_id.insert(t.id(), seq);
-        self.latest_by_path.insert(t.path().to_path_buf(), seq);
+        self.latest_by_path.insert(t.shared_path(), seq);
         self.files.insert(seq, Box::new(t));
         self.unsettled.insert(seq);
         self.dirty = true;
