@@ -398,7 +398,7 @@ fn pick_host(
         return check(&utf8_arg(arg).map_err(bad)?).map_err(bad);
     }
     if let Some((value, location)) = file {
-        // Not reached: the parser drops blank values.
+        // Does not fail today: the parser refuses a line without a value.
         return check(&value).map_err(|e| Error::Config {
             location,
             message: format!(
