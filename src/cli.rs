@@ -97,9 +97,21 @@ pub struct Args {
     #[argh(switch)]
     pub from_end: bool,
 
-    /// output format: raw (default) or json
+    /// output format: raw (default), or json: one object a line, with keys
+    /// time (when the line was read, RFC 3339 UTC), host, the --field keys,
+    /// path, offset and line, in that order
     #[argh(option, arg_name = "raw|json")]
     pub format: Option<String>,
+
+    /// json: the value of `host` (default: this machine's node name, as
+    /// `uname -n` prints it)
+    #[argh(option, arg_name = "NAME")]
+    pub host: Option<String>,
+
+    /// json: a field added to every record, after host (repeatable, each KEY
+    /// once; not time, host, path, offset or line)
+    #[argh(option, arg_name = "KEY=VALUE")]
+    pub field: Vec<String>,
 
     /// longest line delivered whole, in bytes, with an optional K, M or G
     /// suffix (default 1M, at most 1G); longer lines come out in pieces of

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{path_from_arg, Args};
-use crate::error::{show, Error};
+use crate::encode::RESERVED_KEYS;
+use crate::error::{escape, show, Error};
 
 /// Default poll interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
@@ -31,7 +32,8 @@ pub const MAX_MAX_LINE_BYTES: usize = 1 << 30;
 pub enum Format {
     /// Each line exactly as read, newline included.
     Raw,
-    /// One JSON object a line with `path`, `offset` and `line`.
+    /// One JSON object a line with `time`, `host`, the static fields,
+    /// `path`, `offset` and `line`.
     Json,
 }
 
@@ -66,6 +68,11 @@ pub struct Settings {
     pub from_end: bool,
     /// Output format.
     pub format: Format,
+    /// json's `host`: `--host`, else this machine's node name. Empty with
+    /// raw unless given (the node name is read for json only).
+    pub host: String,
+    /// json's static fields, in the order given; no key reserved or repeated.
+    pub fields: Vec<(String, String)>,
     /// Longest line delivered whole; longer ones are cut into pieces of this size.
     pub max_line_bytes: usize,
     /// fsync output and checkpoint after each cycle that wrote.
@@ -76,6 +83,18 @@ pub struct Settings {
     pub verbose: bool,
     /// The config file the settings came from, re-read on SIGHUP.
     pub config_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// With raw output, a warning about what only json uses, when given:
+    /// an operator who added fields should learn that they go nowhere.
+    pub fn unused_with_raw(&self) -> Option<&'static str> {
+        let given = !self.host.is_empty() || !self.fields.is_empty();
+        (self.format == Format::Raw && given).then_some(
+            "--host and --field (`host =`, `field =`) are used with --format json only; \
+             raw lines go out exactly as read",
+        )
+    }
 }
 
 /// What a config file says; every field is `None` when the file is silent.
@@ -89,6 +108,9 @@ pub struct FileValues {
     pub once_timeout: Option<(String, String)>,
     pub from_end: Option<bool>,
     pub format: Option<(String, String)>,
+    pub host: Option<(String, String)>,
+    /// Each `field =` value with its location, in file order.
+    pub fields: Vec<(String, String)>,
     pub max_line_bytes: Option<(String, String)>,
     pub no_fsync: Option<bool>,
     pub stats_file: Option<PathBuf>,
@@ -218,10 +240,11 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
         };
         let key = std::str::from_utf8(trim(&line[..eq]))
             .map_err(|_| err("the key is not valid UTF-8".into()))?;
-        if key != "path" {
+        if key != "path" && key != "field" {
             if let Some((_, first)) = set_at.iter().find(|(k, _)| k == key) {
                 return Err(err(format!(
-                    "`{key}` is already set at {first}: give it once (only `path` may repeat)"
+                    "`{key}` is already set at {first}: give it once (only `path` and \
+                     `field` may repeat)"
                 )));
             }
             set_at.push((key.to_string(), location.clone()));
@@ -257,6 +280,8 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
             "once-timeout" => values.once_timeout = Some((text()?, location.clone())),
             "from-end" => values.from_end = Some(switch()?),
             "format" => values.format = Some((text()?, location.clone())),
+            "host" => values.host = Some((text()?, location.clone())),
+            "field" => values.fields.push((text()?, location.clone())),
             "max-line-bytes" => values.max_line_bytes = Some((text()?, location.clone())),
             "no-fsync" => values.no_fsync = Some(switch()?),
             "stats-file" => values.stats_file = Some(relative(value)),
@@ -349,6 +374,157 @@ fn parse_format(s: &str) -> Result<Format, String> {
         "json" => Ok(Format::Json),
         _ => Err("expected raw or json".into()),
     }
+}
+
+/// `--host` or `host =`, trimmed and not empty; without either, for json,
+/// the machine's node name from `node`.
+fn pick_host(
+    cli: &Option<String>,
+    file: Option<(String, String)>,
+    json: bool,
+    node: impl Fn() -> io::Result<Vec<u8>>,
+) -> Result<String, Error> {
+    let check = |value: &str| match trim_str(value) {
+        "" => Err("empty".to_string()),
+        host => Ok(host.to_string()),
+    };
+    if let Some(arg) = cli {
+        let bad = |e: String| {
+            Error::usage(format!(
+                "invalid value '{}' for --host: {e}",
+                escape_arg(arg)
+            ))
+        };
+        return check(&utf8_arg(arg).map_err(bad)?).map_err(bad);
+    }
+    if let Some((value, location)) = file {
+        // Does not fail today: the parser refuses a line without a value.
+        return check(&value).map_err(|e| Error::Config {
+            location,
+            message: format!(
+                "invalid value '{}' for `host`: {e}",
+                escape(value.as_bytes())
+            ),
+        });
+    }
+    if !json {
+        return Ok(String::new());
+    }
+    let fix = "give one with --host NAME or `host =` in the config file";
+    match node() {
+        Ok(name) if !name.is_empty() => Ok(String::from_utf8_lossy(&name).into_owned()),
+        Ok(_) => Err(Error::usage(format!(
+            "this machine's host name is empty: {fix}"
+        ))),
+        Err(e) => Err(Error::usage(format!(
+            "cannot read this machine's host name (uname: {e}): {fix}"
+        ))),
+    }
+}
+
+/// This machine's node name, as `uname -n` prints it.
+fn node_name() -> io::Result<Vec<u8>> {
+    // SAFETY: utsname holds only byte arrays, for which all zeroes is a
+    // valid value.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid utsname for uname to fill in.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let name = uts.nodename.iter().take_while(|&&c| c != 0);
+    Ok(name.map(|&c| c as u8).collect())
+}
+
+/// The `--field` values, or else the `field =` lines: the command line's
+/// replace the file's, as PATHs replace `path =` lines.
+fn pick_fields(
+    cli: &[String],
+    file: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut given_at: Vec<String> = Vec::new();
+    if !cli.is_empty() {
+        for arg in cli {
+            let bad = |e: String| {
+                Error::usage(format!(
+                    "invalid value '{}' for --field: {e}",
+                    escape_arg(arg)
+                ))
+            };
+            let (key, value) = parse_field(&utf8_arg(arg).map_err(bad)?).map_err(bad)?;
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(bad(format!(
+                    "the key `{}` is given twice",
+                    escape(key.as_bytes())
+                )));
+            }
+            fields.push((key, value));
+        }
+        return Ok(fields);
+    }
+    for (text, location) in file {
+        let bad = |e: String| Error::Config {
+            location: location.clone(),
+            message: format!(
+                "invalid value '{}' for `field`: {e}",
+                escape(text.as_bytes())
+            ),
+        };
+        let (key, value) = parse_field(&text).map_err(bad)?;
+        if let Some(i) = fields.iter().position(|(k, _)| *k == key) {
+            return Err(bad(format!(
+                "the key `{}` is already given at {}",
+                escape(key.as_bytes()),
+                given_at[i]
+            )));
+        }
+        fields.push((key, value));
+        given_at.push(location);
+    }
+    Ok(fields)
+}
+
+/// Splits `KEY=VALUE` at its first `=`; blanks around the key and the value
+/// are dropped. The key must not be empty, nor one the collector sets.
+fn parse_field(s: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err("expected KEY=VALUE".into());
+    };
+    let (key, value) = (trim_str(key), trim_str(value));
+    if key.is_empty() {
+        return Err("the key is empty: expected KEY=VALUE".into());
+    }
+    if RESERVED_KEYS.contains(&key) {
+        let own = format!(
+            "`{key}` is a key the collector sets itself ({}): pick another",
+            RESERVED_KEYS.join(", ")
+        );
+        return Err(if key == "host" {
+            format!("{own}, or set the host with --host")
+        } else {
+            own
+        });
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// `s` without ASCII blanks at either end, like the config file's values.
+fn trim_str(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
+/// A command-line argument as the text it was, or why it is not text (see
+/// `cli::encode_arg`).
+fn utf8_arg(arg: &str) -> Result<String, String> {
+    path_from_arg(arg)
+        .into_os_string()
+        .into_string()
+        .map_err(|_| "not valid UTF-8".to_string())
+}
+
+/// A command-line argument for a message, its bytes as they were.
+fn escape_arg(arg: &str) -> String {
+    escape(path_from_arg(arg).as_os_str().as_encoded_bytes())
 }
 
 fn parse_output(s: OsString) -> OutputSpec {
@@ -452,6 +628,9 @@ pub fn merge(
         parse_duration,
     )?;
     let format = pick(&args.format, file.format, "format", parse_format)?;
+    let json = format == Some(Format::Json);
+    let host = pick_host(&args.host, file.host, json, node_name)?;
+    let fields = pick_fields(&args.field, file.fields)?;
     let max_line_bytes = pick(
         &args.max_line_bytes,
         file.max_line_bytes,
@@ -497,6 +676,8 @@ pub fn merge(
         once_timeout: once_timeout.unwrap_or(DEFAULT_ONCE_TIMEOUT),
         from_end: args.from_end || file.from_end.unwrap_or(false),
         format: format.unwrap_or(Format::Raw),
+        host,
+        fields,
         max_line_bytes: max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES),
         fsync: !(args.no_fsync || file.no_fsync.unwrap_or(false)),
         stats_file: args
@@ -599,7 +780,7 @@ mod tests {
             (
                 "once = true\npath = a\npath = b\nonce = false\n",
                 "/etc/lc.conf:4: `once` is already set at /etc/lc.conf:1: give it once \
-                 (only `path` may repeat)",
+                 (only `path` and `field` may repeat)",
             ),
         ];
         for (text, want) in cases {
@@ -672,6 +853,202 @@ mod tests {
         );
         let e = merge(&Args::default(), FileValues::default(), None).unwrap_err();
         assert!(e.to_string().starts_with("no PATH given"));
+    }
+
+    fn json_args(fields: &[&str]) -> Args {
+        Args {
+            paths: vec!["a.log".into()],
+            format: Some("json".into()),
+            state_dir: Some("/tmp/s".into()),
+            field: fields.iter().map(|f| f.to_string()).collect(),
+            ..Args::default()
+        }
+    }
+
+    fn pairs(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn fields_and_host_from_the_file_and_the_command_line() {
+        let text = "path = a.log\nformat = json\nhost = web-1\nfield = env=prod\n\
+                    field = service = api gateway \nfield=url=http://x/?a=b\nfield = empty=\n";
+        let s = merge(&json_args(&[]), parse(text).unwrap(), None).unwrap();
+        assert_eq!(s.host, "web-1");
+        let want = [
+            ("env", "prod"),
+            ("service", "api gateway"),
+            ("url", "http://x/?a=b"),
+            ("empty", ""),
+        ];
+        assert_eq!(s.fields, pairs(&want));
+        // The command line's fields replace the file's, its host wins.
+        let args = Args {
+            host: Some("h1".into()),
+            ..json_args(&["team=core", "env=dev"])
+        };
+        let s = merge(&args, parse(text).unwrap(), None).unwrap();
+        assert_eq!(s.host, "h1");
+        assert_eq!(s.fields, pairs(&[("team", "core"), ("env", "dev")]));
+    }
+
+    #[test]
+    fn bad_fields_name_the_value_and_why() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["envprod"],
+                "invalid value 'envprod' for --field: expected KEY=VALUE",
+            ),
+            (
+                &["=prod"],
+                "invalid value '=prod' for --field: the key is empty: expected KEY=VALUE",
+            ),
+            (
+                &[" =prod"],
+                "invalid value ' =prod' for --field: the key is empty: expected KEY=VALUE",
+            ),
+            (
+                &["a=1", "b=2", "a=3"],
+                "invalid value 'a=3' for --field: the key `a` is given twice",
+            ),
+            (
+                &["path=/x"],
+                "invalid value 'path=/x' for --field: `path` is a key the collector sets \
+                 itself (time, host, path, offset, line): pick another",
+            ),
+            (
+                &["host=h"],
+                "invalid value 'host=h' for --field: `host` is a key the collector sets \
+                 itself (time, host, path, offset, line): pick another, or set the host \
+                 with --host",
+            ),
+            (
+                &["a\nb"],
+                "invalid value 'a\\nb' for --field: expected KEY=VALUE",
+            ),
+        ];
+        for key in RESERVED_KEYS {
+            let arg = format!("{key}=v");
+            let e = merge(&json_args(&[&arg]), FileValues::default(), None).unwrap_err();
+            assert!(e.to_string().contains("a key the collector sets"), "{e}");
+        }
+        for (fields, want) in cases {
+            let e = merge(&json_args(fields), FileValues::default(), None).unwrap_err();
+            assert_eq!(e.to_string(), *want);
+            assert_eq!(e.exit_code(), crate::error::ExitCode::Usage);
+        }
+        let not_text = crate::cli::encode_arg(OsString::from_vec(b"k=\xff".to_vec()));
+        let e = merge(&json_args(&[&not_text]), FileValues::default(), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value 'k=\\xff' for --field: not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn bad_field_lines_name_file_and_line() {
+        let cases = [
+            (
+                "path = a\nfield = a=1\nfield = a=2\n",
+                "/etc/lc.conf:3: invalid value 'a=2' for `field`: the key `a` is already \
+                 given at /etc/lc.conf:2",
+            ),
+            (
+                "path = a\nfield = nothing\n",
+                "/etc/lc.conf:2: invalid value 'nothing' for `field`: expected KEY=VALUE",
+            ),
+            (
+                "path = a\nfield = offset=3\n",
+                "/etc/lc.conf:2: invalid value 'offset=3' for `field`: `offset` is a key the \
+                 collector sets itself (time, host, path, offset, line): pick another",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = merge(&json_args(&[]), parse(text).unwrap(), None).unwrap_err();
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.exit_code(), crate::error::ExitCode::Usage);
+        }
+        assert_eq!(
+            parse("host = a\nhost = b\n").unwrap_err().to_string(),
+            "/etc/lc.conf:2: `host` is already set at /etc/lc.conf:1: give it once \
+             (only `path` and `field` may repeat)"
+        );
+    }
+
+    #[test]
+    fn the_host_is_given_or_the_node_name() {
+        let node = || Ok(b"node-7".to_vec());
+        let host = |cli: Option<&str>, json| {
+            pick_host(&cli.map(String::from), None, json, node).map_err(|e| e.to_string())
+        };
+        assert_eq!(host(None, true), Ok("node-7".into()));
+        // raw does not use it, and does not read it.
+        let unread = || -> io::Result<Vec<u8>> { panic!("read for raw") };
+        assert_eq!(pick_host(&None, None, false, unread).unwrap(), "");
+        assert_eq!(host(Some(" h1 "), true), Ok("h1".into()));
+        assert_eq!(host(Some("h1"), false), Ok("h1".into()));
+        let file = Some(("web".to_string(), "/etc/lc.conf:4".to_string()));
+        assert_eq!(pick_host(&None, file.clone(), true, node).unwrap(), "web");
+        assert_eq!(pick_host(&Some("h".into()), file, true, node).unwrap(), "h");
+        assert_eq!(
+            host(Some(""), true),
+            Err("invalid value '' for --host: empty".into())
+        );
+        assert_eq!(
+            host(Some("  "), true),
+            Err("invalid value '  ' for --host: empty".into())
+        );
+        let failing = || Err(io::Error::from_raw_os_error(libc::EFAULT));
+        let e = pick_host(&None, None, true, failing).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "cannot read this machine's host name (uname: Bad address (os error 14)): \
+                 give one with --host NAME or `host =` in the config file"
+            ),
+            "{e}"
+        );
+        let e = pick_host(&None, None, true, || Ok(Vec::new())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "this machine's host name is empty: give one with --host NAME or `host =` in \
+             the config file"
+        );
+        // Not UTF-8 in the kernel's name: replaced, as in any json string.
+        let odd = pick_host(&None, None, true, || Ok(b"n\xffde".to_vec())).unwrap();
+        assert_eq!(odd, "n\u{FFFD}de");
+    }
+
+    #[test]
+    fn the_default_host_is_the_node_name() {
+        let s = merge(&json_args(&[]), FileValues::default(), None).unwrap();
+        let node = node_name().unwrap();
+        assert_eq!(s.host.as_bytes(), node.as_slice());
+        if let Ok(kernel) = fs::read("/proc/sys/kernel/hostname") {
+            assert_eq!(s.host.as_bytes(), trim(&kernel));
+        }
+    }
+
+    #[test]
+    fn raw_warns_about_what_only_json_uses() {
+        let raw = |args: Args| {
+            let args = Args {
+                format: Some("raw".into()),
+                ..args
+            };
+            merge(&args, FileValues::default(), None).unwrap()
+        };
+        assert!(raw(json_args(&["env=prod"])).unused_with_raw().is_some());
+        let with_host = Args {
+            host: Some("h".into()),
+            ..json_args(&[])
+        };
+        assert!(raw(with_host).unused_with_raw().is_some());
+        assert_eq!(raw(json_args(&[])).unused_with_raw(), None);
+        let json = merge(&json_args(&["env=prod"]), FileValues::default(), None).unwrap();
+        assert_eq!(json.unused_with_raw(), None);
     }
 
     #[test]

@@ -1,23 +1,83 @@
 //! Turning chunks of lines into output bytes, appended to one batch buffer.
-//! raw writes lines exactly as read; json writes one object a line with
-//! `path`, `offset` and `line` (RFC 8259 escaping, invalid UTF-8 replaced by
-//! U+FFFD). No I/O here.
+//! raw writes lines exactly as read; json writes one object a line,
+//! `{"time":…,"host":…,<fields>…,"path":…,"offset":…,"line":…}` (RFC 8259
+//! escaping, invalid UTF-8 replaced by U+FFFD). No I/O here.
 //!
-//! json is on the hot path of a catch-up: lines are scanned sixteen bytes at a
-//! time for the bytes that need work, plain runs are copied whole, and UTF-8
-//! is validated only from a line's first byte >= 0x80 on.
+//! json is on the hot path of a catch-up. All but `offset` and `line` is the
+//! same for every line of one read, so it is encoded ahead: the host and the
+//! static fields when the settings are made (`Shared`), the path once per
+//! file (`Encoder`), the time once per read (`Shared::set_time`); a chunk's
+//! first record copies those in and each further line copies that record's
+//! head. Lines are scanned sixteen bytes at a time for the bytes that need
+//! work, plain runs are copied whole, and UTF-8 is validated only from a
+//! line's first byte >= 0x80 on.
+
+use std::ops::Range;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use memchr::{memchr, memchr_iter, memrchr};
 
 use crate::config::Format;
 use crate::lines::Chunk;
 
+/// The keys the collector sets itself; a static field may not use them.
+pub const RESERVED_KEYS: [&str; 5] = ["time", "host", "path", "offset", "line"];
+
+/// Bytes of a `time` value: `2026-12-02T17:50:22.123Z`, always this wide, so
+/// a record's length does not depend on when it was read.
+pub const TIME_LEN: usize = 24;
+
+/// Where the time sits in `Shared::bytes`.
+const TIME_AT: usize = b"{\"time\":\"".len();
+
+/// The start of every json record of one read, the same for all files:
+/// `{"time":"…","host":"…",` and the static fields, each `"key":"value",`.
+/// Built when the settings are made; the time is written in place per read.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    bytes: Vec<u8>,
+}
+
+impl Shared {
+    /// The start of records for `host` and `fields` (in that order), with
+    /// the time of the epoch until `set_time` says otherwise.
+    pub fn new<K: AsRef<[u8]>, V: AsRef<[u8]>>(host: &[u8], fields: &[(K, V)]) -> Shared {
+        let mut bytes = b"{\"time\":\"".to_vec();
+        bytes.extend_from_slice(&rfc3339_millis(UNIX_EPOCH));
+        bytes.extend_from_slice(b"\",\"host\":\"");
+        escape_lossy(host, &mut bytes);
+        for (key, value) in fields {
+            bytes.extend_from_slice(b"\",\"");
+            escape_lossy(key.as_ref(), &mut bytes);
+            bytes.extend_from_slice(b"\":\"");
+            escape_lossy(value.as_ref(), &mut bytes);
+        }
+        bytes.extend_from_slice(b"\",");
+        Shared { bytes }
+    }
+
+    /// The lines about to be encoded were read at `t`.
+    pub fn set_time(&mut self, t: SystemTime) {
+        self.bytes[TIME_AT..TIME_AT + TIME_LEN].copy_from_slice(&rfc3339_millis(t));
+    }
+
+    /// Its length, the same whatever the time: records made with two
+    /// `Shared` of one length have the same lengths.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// Encodes chunks for one file. Built once per file: the json prefix with the
 /// escaped path is computed here, not per line.
 #[derive(Clone, Debug)]
 pub struct Encoder {
     format: Format,
-    /// `{"path":"...","offset":` for json.
+    /// `"path":"...","offset":` for json, what follows `Shared`.
     prefix: Vec<u8>,
 }
 
@@ -26,7 +86,7 @@ impl Encoder {
         let mut prefix = Vec::new();
         if format == Format::Json {
             prefix.reserve(path.len() + 24);
-            prefix.extend_from_slice(b"{\"path\":\"");
+            prefix.extend_from_slice(b"\"path\":\"");
             escape_lossy(path, &mut prefix);
             prefix.extend_from_slice(b"\",\"offset\":");
         }
@@ -39,8 +99,8 @@ impl Encoder {
     }
 
     /// Appends the encoding of `chunk` to `out` and returns how many lines
-    /// (or pieces) it held.
-    pub fn encode(&self, chunk: Chunk, out: &mut Vec<u8>) -> u64 {
+    /// (or pieces) it held. json records begin with `shared` (raw ignores it).
+    pub fn encode(&self, chunk: Chunk, shared: &Shared, out: &mut Vec<u8>) -> u64 {
         match (self.format, chunk) {
             (Format::Raw, Chunk::Lines { bytes, .. }) => {
                 out.extend_from_slice(bytes);
@@ -59,17 +119,23 @@ impl Encoder {
                 };
                 // A newline is a control character, so the escaper finds the
                 // end of each line itself: one pass over the bytes.
+                let head = self.open_record(shared, out);
                 let mut start = 0;
                 let mut count = 0;
-                while start < bytes.len() {
+                loop {
                     self.open_line(offset + start as u64, out);
                     start = escape_line(bytes, start, out) + 1;
                     out.extend_from_slice(b"\"}\n");
                     count += 1;
+                    if start == bytes.len() {
+                        return count;
+                    }
+                    // One copy of the first record's head, not two.
+                    out.extend_from_within(head.clone());
                 }
-                count
             }
             (Format::Json, Chunk::Piece { offset, bytes }) => {
+                self.open_record(shared, out);
                 self.open_line(offset, out);
                 escape_lossy(bytes, out);
                 out.extend_from_slice(b"\"}\n");
@@ -78,12 +144,74 @@ impl Encoder {
         }
     }
 
-    /// Appends everything of a json line up to the line's text.
-    fn open_line(&self, offset: u64, out: &mut Vec<u8>) {
+    /// Appends a json record's head, all that comes before its offset, and
+    /// returns where in `out` it is.
+    fn open_record(&self, shared: &Shared, out: &mut Vec<u8>) -> Range<usize> {
+        let start = out.len();
+        out.extend_from_slice(&shared.bytes);
         out.extend_from_slice(&self.prefix);
+        start..out.len()
+    }
+
+    /// Appends the offset and what comes before the line's text.
+    #[inline(always)]
+    fn open_line(&self, offset: u64, out: &mut Vec<u8>) {
         push_u64(offset, out);
         out.extend_from_slice(b",\"line\":\"");
     }
+}
+
+/// `t` as RFC 3339 UTC with milliseconds, `2026-12-02T17:50:22.123Z`. A time
+/// outside years 0000 to 9999 (a clock far off) is held at the nearer end.
+pub fn rfc3339_millis(t: SystemTime) -> [u8; TIME_LEN] {
+    const DAY_MS: i64 = 86_400_000;
+    /// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+    const FIRST: i64 = -62_167_219_200_000;
+    const LAST: i64 = 253_402_300_799_999;
+    let ms = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(LAST),
+        // Before the epoch: round down to the millisecond, as after it.
+        Err(e) => {
+            let d = e.duration();
+            let ms = i64::try_from(d.as_millis()).unwrap_or(-FIRST);
+            -ms - i64::from(d.subsec_nanos() % 1_000_000 != 0)
+        }
+    };
+    let ms = ms.clamp(FIRST, LAST);
+    let (year, month, day) = civil_from_days(ms.div_euclid(DAY_MS));
+    let in_day = ms.rem_euclid(DAY_MS);
+    let (secs, milli) = (in_day / 1000, in_day % 1000);
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, secs / 3600);
+    put(14, 2, secs / 60 % 60);
+    put(17, 2, secs % 60);
+    put(20, 3, milli);
+    out
+}
+
+/// The proleptic Gregorian (year, month, day) of `days` since 1970-01-01,
+/// after Howard Hinnant's `civil_from_days`: count in 400-year eras from
+/// 0000-03-01, so that the leap day ends each year.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of the era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // from March 1st, 0..=365
+    let mp = (5 * doy + 2) / 153; // March is 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Appends the decimal digits of `n`, two at a time.
@@ -256,9 +384,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// 2026-12-02T17:50:22.123Z.
+    fn read_at() -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_millis(1_796_233_822_123)
+    }
+
+    fn shared() -> Shared {
+        let mut shared = Shared::new::<&str, &str>(b"h", &[]);
+        shared.set_time(read_at());
+        shared
+    }
+
     fn json(path: &[u8], chunk: Chunk) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
-        let n = Encoder::new(Format::Json, path).encode(chunk, &mut out);
+        let n = Encoder::new(Format::Json, path).encode(chunk, &shared(), &mut out);
         let text = std::str::from_utf8(&out).expect("json output is UTF-8");
         let values: Vec<serde_json::Value> = text
             .lines()
@@ -287,7 +426,7 @@ mod tests {
             }
         }
         let line = |offset: u64, bytes: &[u8], out: &mut String| {
-            out.push_str("{\"path\":\"");
+            out.push_str("{\"time\":\"2026-12-02T17:50:22.123Z\",\"host\":\"h\",\"path\":\"");
             escape(path, out);
             out.push_str(&format!("\",\"offset\":{offset},\"line\":\""));
             escape(bytes, out);
@@ -315,7 +454,7 @@ mod tests {
     fn assert_matches_reference(path: &[u8], chunk: Chunk) {
         let mut out = b"batch so far\n".to_vec();
         let before = out.len();
-        let n = Encoder::new(Format::Json, path).encode(chunk, &mut out);
+        let n = Encoder::new(Format::Json, path).encode(chunk, &shared(), &mut out);
         let (want, count) = reference(path, chunk);
         assert_eq!(n, count);
         // As text first, for a readable difference.
@@ -381,6 +520,7 @@ mod tests {
                 offset: 0,
                 bytes: b"a\r\n\0\n\n",
             },
+            &shared(),
             &mut out,
         );
         assert_eq!(n, 3);
@@ -389,6 +529,7 @@ mod tests {
                 offset: 6,
                 bytes: b"\xffpiece",
             },
+            &shared(),
             &mut out,
         );
         assert_eq!(out, b"a\r\n\0\n\n\xffpiece\n");
@@ -484,7 +625,172 @@ mod tests {
         );
     }
 
+    fn time(ms: i64) -> String {
+        let t = if ms >= 0 {
+            UNIX_EPOCH + std::time::Duration::from_millis(ms as u64)
+        } else {
+            UNIX_EPOCH - std::time::Duration::from_millis(ms.unsigned_abs())
+        };
+        String::from_utf8(rfc3339_millis(t).to_vec()).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_for_known_instants() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1, "1970-01-01T00:00:00.001Z"),
+            (999, "1970-01-01T00:00:00.999Z"),
+            (1_796_233_822_123, "2026-12-02T17:50:22.123Z"),
+            // Year boundaries.
+            (946_684_799_999, "1999-12-31T23:59:59.999Z"),
+            (946_684_800_000, "2000-01-01T00:00:00.000Z"),
+            (1_767_225_599_999, "2025-12-31T23:59:59.999Z"),
+            (1_767_225_600_000, "2026-01-01T00:00:00.000Z"),
+            // Leap years: by 4, not by 100, but by 400.
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (951_868_800_000, "2000-03-01T00:00:00.000Z"),
+            (1_709_251_199_999, "2024-02-29T23:59:59.999Z"),
+            (1_709_251_200_000, "2024-03-01T00:00:00.000Z"),
+            (4_107_499_200_000, "2100-02-28T12:00:00.000Z"),
+            (4_107_585_600_000, "2100-03-01T12:00:00.000Z"),
+            (2_147_483_648_000, "2038-01-19T03:14:08.000Z"),
+            // Before the epoch (a clock set wrong), rounded down like after it.
+            (-1, "1969-12-31T23:59:59.999Z"),
+            (-2_203_891_201_000, "1900-02-28T23:59:59.000Z"),
+            (-2_203_891_200_000, "1900-03-01T00:00:00.000Z"),
+            (-11_670_998_400_000, "1600-02-29T00:00:00.000Z"),
+            // RFC 3339 has four-digit years: held at the ends.
+            (-62_167_219_200_000, "0000-01-01T00:00:00.000Z"),
+            (-62_167_219_200_001, "0000-01-01T00:00:00.000Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+            (253_402_300_800_000, "9999-12-31T23:59:59.999Z"),
+            (i64::MAX, "9999-12-31T23:59:59.999Z"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(time(ms), want, "{ms} ms");
+        }
+        let just_before = UNIX_EPOCH - std::time::Duration::from_nanos(1);
+        assert_eq!(&rfc3339_millis(just_before), b"1969-12-31T23:59:59.999Z");
+        let within = UNIX_EPOCH + std::time::Duration::from_nanos(1_999_999);
+        assert_eq!(&rfc3339_millis(within), b"1970-01-01T00:00:00.001Z");
+    }
+
+    /// The date of `days` since 1970-01-01, counted a year and a month at a time.
+    fn naive_date(mut days: i64) -> (i64, i64, i64) {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let year_len = |y: i64| if leap(y) { 366 } else { 365 };
+        let mut year = 1970;
+        while days < 0 {
+            year -= 1;
+            days += year_len(year);
+        }
+        while days >= year_len(year) {
+            days -= year_len(year);
+            year += 1;
+        }
+        let feb = if leap(year) { 29 } else { 28 };
+        let months = [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let mut month = 0;
+        while days >= months[month] {
+            days -= months[month];
+            month += 1;
+        }
+        (year, month as i64 + 1, days + 1)
+    }
+
+    #[test]
+    fn shared_part_escapes_host_and_fields() {
+        let fields: [(&[u8], &[u8]); 3] = [
+            (b"k\"e\\y", b"a\nb\x01\x1f"),
+            (b"bad\xff", b"\xc3\x28 \xe2\x82\xac"),
+            (b"empty", b""),
+        ];
+        let mut shared = Shared::new(b"h\"o\tst\xfe", &fields);
+        shared.set_time(read_at());
+        assert_eq!(
+            String::from_utf8_lossy(&shared.bytes),
+            "{\"time\":\"2026-12-02T17:50:22.123Z\",\"host\":\"h\\\"o\\tst\u{FFFD}\",\
+             \"k\\\"e\\\\y\":\"a\\nb\\u0001\\u001f\",\"bad\u{FFFD}\":\"\u{FFFD}( \u{20ac}\",\
+             \"empty\":\"\","
+        );
+        let mut out = Vec::new();
+        let chunk = Chunk::Lines {
+            offset: 0,
+            bytes: b"x\n",
+        };
+        Encoder::new(Format::Json, b"/p").encode(chunk, &shared, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["host"], "h\"o\tst\u{FFFD}");
+        assert_eq!(v["k\"e\\y"], "a\nb\u{1}\u{1f}");
+        assert_eq!(v["bad\u{FFFD}"], "\u{FFFD}( \u{20ac}");
+        assert_eq!(v["empty"], "");
+        assert_eq!(v["line"], "x");
+    }
+
+    #[test]
+    fn record_layout() {
+        let fields = [("env", "prod"), ("service", "api")];
+        let mut shared = Shared::new(b"h1", &fields);
+        let before = shared.len();
+        shared.set_time(read_at());
+        assert_eq!(shared.len(), before, "the time is always as wide");
+        let enc = Encoder::new(Format::Json, b"/var/log/a.log");
+        let mut out = Vec::new();
+        let n = enc.encode(
+            Chunk::Lines {
+                offset: 10,
+                bytes: b"one\n\"two\"\n\nrest",
+            },
+            &shared,
+            &mut out,
+        );
+        assert_eq!(n, 3);
+        shared.set_time(UNIX_EPOCH + std::time::Duration::from_millis(1_796_233_823_004));
+        enc.encode(
+            Chunk::Piece {
+                offset: 20,
+                bytes: b"piece",
+            },
+            &shared,
+            &mut out,
+        );
+        let head = |t: &str| {
+            format!(
+                "{{\"time\":\"{t}\",\"host\":\"h1\",\"env\":\"prod\",\"service\":\"api\",\
+                 \"path\":\"/var/log/a.log\","
+            )
+        };
+        let (t1, t2) = ("2026-12-02T17:50:22.123Z", "2026-12-02T17:50:23.004Z");
+        let want = format!(
+            "{}\"offset\":10,\"line\":\"one\"}}\n\
+             {}\"offset\":14,\"line\":\"\\\"two\\\"\"}}\n\
+             {}\"offset\":20,\"line\":\"\"}}\n\
+             {}\"offset\":20,\"line\":\"piece\"}}\n",
+            head(t1),
+            head(t1),
+            head(t1),
+            head(t2)
+        );
+        assert_eq!(String::from_utf8_lossy(&out), want);
+    }
+
     proptest! {
+        #[test]
+        fn rfc3339_matches_counting_days(ms in -20_000_000_000_000i64..20_000_000_000_000) {
+            let text = time(ms);
+            let days = ms.div_euclid(86_400_000);
+            let (y, m, d) = naive_date(days);
+            let rest = ms.rem_euclid(86_400_000);
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rest / 3_600_000,
+                rest / 60_000 % 60,
+                rest / 1000 % 60,
+                rest % 1000
+            );
+            prop_assert_eq!(text, want);
+        }
+
         /// serde_json is the oracle: any bytes come back as their lossy UTF-8 text.
         #[test]
         fn json_escaping_matches_serde(line in proptest::collection::vec(any::<u8>(), 0..200), offset: u64) {

@@ -5,13 +5,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use log_collector::config::Format;
-use log_collector::encode::Encoder;
+use log_collector::encode::{Encoder, Shared};
 use log_collector::lines::split;
 
 /// Feeds `input` as it grows to the given lengths, re-reading the unfinished
 /// rest each time through a buffer of `cap` bytes, like the collector does.
 fn run(input: &[u8], ends: &[usize], max: usize, cap: usize, format: Format) -> Vec<u8> {
     let encoder = Encoder::new(format, b"/var/log/f\xff.log");
+    let shared = Shared::new(b"h\"ost\xfe", &[("env", "pr\x01od")]);
     let mut out = Vec::new();
     let (mut offset, mut after_cut) = (0usize, false);
     for &end in ends.iter().chain(std::iter::once(&input.len())) {
@@ -24,7 +25,7 @@ fn run(input: &[u8], ends: &[usize], max: usize, cap: usize, format: Format) -> 
                 max,
                 after_cut,
                 |chunk| {
-                    encoder.encode(chunk, &mut out);
+                    encoder.encode(chunk, &shared, &mut out);
                 },
             );
             offset += s.consumed;

@@ -259,6 +259,8 @@ impl Collector<'_> {
                     return Ok(false);
                 }
             };
+            // The lines of one read were read at one time.
+            self.shared.set_time(SystemTime::now());
             if n == 0 {
                 let transition = tracker::decide(t, &Observation::ShortRead, self.first_cycle);
                 let events = t.apply(transition);
@@ -300,7 +302,7 @@ impl Collector<'_> {
                         } else {
                             Chunk::Lines { offset, bytes }
                         };
-                        t.encoder().encode(chunk, &mut self.batch)
+                        t.encoder().encode(chunk, &self.shared, &mut self.batch)
                     })
                     .sum(),
             };
@@ -488,11 +490,12 @@ impl Collector<'_> {
                 return Ok(());
             }
         };
-        let (encoder, batch) = (t.encoder(), &mut self.batch);
+        self.shared.set_time(SystemTime::now());
+        let (encoder, shared, batch) = (t.encoder(), &self.shared, &mut self.batch);
         let mut lines = 0;
         let bytes = &self.buf[..n];
         let split = lines::split(bytes, offset, max, after_cut, |chunk| {
-            lines += encoder.encode(chunk, batch);
+            lines += encoder.encode(chunk, shared, batch);
         });
         let events = if (n as u64) < left {
             // More than one buffer left (the limit was lowered): deliver the
@@ -508,7 +511,7 @@ impl Collector<'_> {
                 &tail[skip..],
                 offset + (split.consumed + skip) as u64,
                 |chunk| {
-                    lines += encoder.encode(chunk, batch);
+                    lines += encoder.encode(chunk, shared, batch);
                 },
             );
             self.stats.delivered(t.path(), lines, n as u64);

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::checkpoint::{Checkpoint, OutputMark, Store};
 use crate::config::Settings;
 use crate::discover::{self, DirProblem, Found, Spec};
+use crate::encode::Shared;
 use crate::error::{show, Error, ExitCode, IoContext};
 use crate::identity::{self, FileId, Fingerprint, IdMap, IdSet, Kind};
 use crate::lines::{self, Chunk};
@@ -153,6 +154,9 @@ struct Collector<'a> {
     /// What one split of `buf` found: (is a piece, where).
     spans: Vec<(bool, std::ops::Range<usize>)>,
     batch: Vec<u8>,
+    /// The start of every json record: host and fields as the settings say,
+    /// and the time of the read being encoded.
+    shared: Shared,
     /// What went out since the last checkpoint, for a failed output (salvage.rs).
     marks: salvage::Marks,
 }
@@ -164,6 +168,9 @@ pub fn run(
     reload: &dyn Fn() -> Result<Settings, Error>,
     signals: &Signals,
 ) -> Result<(), Error> {
+    if let Some(unused) = settings.unused_with_raw() {
+        log::warn!("{unused}");
+    }
     let (store, loaded) = Store::open(&settings.state_dir)?;
     if settings.once {
         signals.set_cut_short_status(ExitCode::Failure.code());
@@ -332,7 +339,8 @@ impl<'a> Collector<'a> {
         }
         let committed_output = mark.map(|m| m.length);
         let per_path_wanted = settings.stats_file.is_some();
-        let marks = salvage::Marks::new(&output, &settings);
+        let shared = Shared::new(settings.host.as_bytes(), &settings.fields);
+        let marks = salvage::Marks::new(&output, &settings, &shared);
         let mut c = Collector {
             specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
             buf: vec![0; READ_CHUNK],
@@ -381,6 +389,7 @@ impl<'a> Collector<'a> {
             max_open,
             order: Vec::new(),
             batch: Vec::with_capacity(BATCH_BYTES * 2),
+            shared,
             marks,
         };
         c.not_to_follow = crate::reserved::not_to_follow(&c.settings);
@@ -704,6 +713,10 @@ impl<'a> Collector<'a> {
                 for t in self.files.values_mut() {
                     t.set_format(new.format);
                 }
+            }
+            self.shared = Shared::new(new.host.as_bytes(), &new.fields);
+            if let Some(unused) = new.unused_with_raw() {
+                log::warn!("reload: {unused}");
             }
             self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
             self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();

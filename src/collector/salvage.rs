@@ -22,6 +22,15 @@ use super::*;
 use crate::config::Format;
 use crate::output::Position;
 
+/// `max_line_bytes`, format and the length of json's `Shared` part: marks
+/// made with other settings do not tell where lines end in what is encoded
+/// now (the time of a read is as long whatever it says).
+type MadeWith = (usize, Format, usize);
+
+fn made_with(settings: &Settings, shared: &Shared) -> MadeWith {
+    (settings.max_line_bytes, settings.format, shared.len())
+}
+
 /// Marks kept at most between two checkpoints; later ones are not recorded
 /// (a failure then keeps less, never too much).
 const MAX_MARKS: usize = 1 << 14;
@@ -65,18 +74,18 @@ struct Mark {
 pub(super) struct Marks {
     /// The output's position at the last checkpoint (or failure).
     base: Position,
-    /// `max_line_bytes` and format the marks were made with.
-    made_with: (usize, Format),
+    /// What the marks were made with (see `made_with`).
+    made_with: MadeWith,
     log: Vec<Mark>,
     /// No more marks until the next checkpoint: the log is a prefix.
     closed: bool,
 }
 
 impl Marks {
-    pub(super) fn new(output: &Output, settings: &Settings) -> Marks {
+    pub(super) fn new(output: &Output, settings: &Settings, shared: &Shared) -> Marks {
         Marks {
             base: output.position(),
-            made_with: (settings.max_line_bytes, settings.format),
+            made_with: made_with(settings, shared),
             log: Vec::new(),
             // An output that cannot tell what arrived keeps no marks.
             closed: !output.tells_delivery(),
@@ -84,9 +93,9 @@ impl Marks {
     }
 
     /// Forgets the marks; the next ones count from `output`'s position now.
-    fn restart(&mut self, output: &Output, settings: &Settings) {
+    fn restart(&mut self, output: &Output, settings: &Settings, shared: &Shared) {
         self.base = output.position();
-        self.made_with = (settings.max_line_bytes, settings.format);
+        self.made_with = made_with(settings, shared);
         self.log.clear();
         self.log.shrink_to(256);
         self.closed = !output.tells_delivery();
@@ -125,7 +134,7 @@ impl Collector<'_> {
         if marks.closed {
             return;
         }
-        let settings = (self.settings.max_line_bytes, self.settings.format);
+        let settings = made_with(&self.settings, &self.shared);
         let sent = self.output.position().since(marks.base);
         match (to, sent) {
             (Some(to), Some(sent))
@@ -145,7 +154,8 @@ impl Collector<'_> {
     /// Hook: the output's position now is where the next marks count from
     /// (a checkpoint was saved, or a failure was dealt with).
     pub(super) fn restart_marks(&mut self) {
-        self.marks.restart(&self.output, &self.settings);
+        self.marks
+            .restart(&self.output, &self.settings, &self.shared);
     }
 
     /// Hook, after a failed cycle was rolled back to the last checkpoint:
@@ -209,7 +219,7 @@ impl Collector<'_> {
     /// Returns the output position after it and where the file then stands.
     fn within(&self, m: &Mark, start: u64, figure: u64) -> Option<(u64, Stand)> {
         let max = self.settings.max_line_bytes;
-        if (max, self.settings.format) != self.marks.made_with {
+        if made_with(&self.settings, &self.shared) != self.marks.made_with {
             return None;
         }
         let t = self.files.get(&m.seq)?;
@@ -234,7 +244,8 @@ impl Collector<'_> {
         let mut last = None;
         let mut encoded = |chunk: Chunk, end: u64, after_cut: bool| {
             scratch.clear();
-            t.encoder().encode(chunk, &mut scratch);
+            // Any time will do: it is as wide whatever it says.
+            t.encoder().encode(chunk, &self.shared, &mut scratch);
             out += scratch.len() as u64;
             if out <= figure {
                 last = Some((out, end, after_cut));

@@ -9,6 +9,7 @@ mod checkpoint;
 mod cli;
 mod delivery;
 mod faults;
+mod fields;
 mod hygiene;
 mod logrotate;
 mod model;

@@ -43,7 +43,12 @@ fn command_that_reads_one_line_and_exits_gets_each_json_line_and_piece_once() {
     let d = s.spawn(&[&args[..], &["-i", "20ms", "-o", command, "a.log"]].concat());
     wait_file(&s.path("sink"), "seven lines", |b| line_count(b) >= 7);
     d.wait_cycles(3);
-    assert_same_bytes(&s.read("sink"), &want, "sink");
+    // Read at other times than the reference's lines: all else is the same.
+    assert_same_bytes(
+        &without_times(&s.read("sink")),
+        &without_times(&want),
+        "sink",
+    );
     d.stop_ok();
 }
 

@@ -339,6 +339,29 @@ pub fn numbered(prefix: &str, from: usize, to: usize) -> Vec<u8> {
         .collect()
 }
 
+/// json output with each record's `time` replaced by `T`: the read times
+/// differ from run to run, all else two runs give is the same bytes. Panics
+/// at a record that does not begin with a time of the right width.
+pub fn without_times(json: &[u8]) -> Vec<u8> {
+    const OPEN: &[u8] = b"{\"time\":\"";
+    let mut out = Vec::with_capacity(json.len());
+    for record in json.split_inclusive(|&b| b == b'\n') {
+        let time_then = record
+            .strip_prefix(OPEN)
+            .filter(|rest| rest.len() > 25 && rest[23] == b'Z' && rest[24] == b'"');
+        let Some(rest) = time_then else {
+            panic!(
+                "a record without a leading time: {:?}",
+                String::from_utf8_lossy(record)
+            );
+        };
+        out.extend_from_slice(OPEN);
+        out.push(b'T');
+        out.extend_from_slice(&rest[24..]);
+    }
+    out
+}
+
 /// Asserts two byte strings are equal; on failure shows where they first
 /// differ instead of dumping megabytes.
 pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
