@@ -452,6 +452,13 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
     }
 }
 
+/// How many bytes before the offset each read takes again: a grown file
+/// whose last delivered bytes read the same is the same file, with no
+/// separate read of its head (a truncated and rewritten one differs there).
+/// Longer than a typical line, so that it holds a timestamp.
+pub const BEHIND: u64 = 256;
+const NOT_BEHIND: u64 = u64::MAX;
+
 /// The rarely set parts of a `Tracked`.
 #[derive(Debug, Default)]
 struct Aside {
@@ -498,6 +505,10 @@ pub struct Tracked {
     cursor: Cursor,
     /// Size at the last look.
     size: u64,
+    /// The offset the bytes `behind` was taken at end at, and their
+    /// `identity::quick_hash` (`NOT_BEHIND` when unknown): what was
+    /// delivered last, compared on the next read.
+    behind: (u64, u64),
     /// The fingerprint as of the last saved checkpoint (the cursor keeps its
     /// own commit): where a failed cycle rolls back to.
     committed_fingerprint: Fingerprint,
@@ -538,6 +549,7 @@ impl Tracked {
             id,
             born: None,
             aside: None,
+            behind: (NOT_BEHIND, 0),
             path: Rc::from(path),
             encoder,
             fingerprint,
@@ -786,6 +798,30 @@ impl Tracked {
             && self.aside().moved_to.is_none()
             && !self.unresolved
             && self.waits_for.is_none()
+    }
+
+    /// Whether a grown file can be told the same by the bytes before its
+    /// offset, read again with the new ones, instead of by its head: they are
+    /// known, and the fingerprint is whole (a shorter one grows with the
+    /// file, so its head is read anyway).
+    pub fn checks_behind(&self) -> bool {
+        self.behind.0 == self.cursor.offset
+            && self.cursor.offset >= BEHIND
+            && self.fingerprint.len == crate::identity::FINGERPRINT_BYTES
+    }
+
+    /// Whether `bytes`, read from just before the offset, are those
+    /// delivered; None when that is not known.
+    pub fn behind_matches(&self, bytes: &[u8]) -> Option<bool> {
+        (self.behind.0 == self.cursor.offset
+            && bytes.len() as u64 == self.cursor.offset.min(BEHIND))
+        .then(|| crate::identity::quick_hash(bytes) == self.behind.1)
+    }
+
+    /// Records the bytes just before the offset (all of them up to `BEHIND`).
+    pub fn set_behind(&mut self, bytes: &[u8]) {
+        debug_assert_eq!(bytes.len() as u64, self.cursor.offset.min(BEHIND));
+        self.behind = (self.cursor.offset, crate::identity::quick_hash(bytes));
     }
 
     /// Settled (see collector/watch.rs): seen in every look until unsettled.

@@ -171,6 +171,8 @@ impl Collector<'_> {
         let change = tracker::classify(t.cursor().read_pos(), t.size());
         let head = match change {
             Change::Unchanged => Ok(HeadCheck::Same(t.fingerprint())),
+            // Told by the bytes before the offset, in the read that follows.
+            Change::Grew if t.checks_behind() => Ok(HeadCheck::Same(t.fingerprint())),
             Change::Grew => {
                 match identity::recheck_quick(file, t.size(), t.fingerprint(), t.quick()) {
                     Ok(Some((fp, quick))) => {
@@ -249,16 +251,29 @@ impl Collector<'_> {
                 return Ok(true);
             };
             let base = cursor.offset();
+            // The bytes just before the offset come again with the new ones:
+            // delivered before, they must read the same (see `checks_behind`).
+            let k = base.min(tracker::BEHIND) as usize;
             let want = usize::try_from(t.size() - base)
                 .unwrap_or(usize::MAX)
+                .saturating_add(k)
                 .min(self.buf.len());
-            let n = match identity::read_full_at(file, &mut self.buf[..want], base) {
-                Ok(n) => n,
+            let got = match identity::read_full_at(file, &mut self.buf[..want], base - k as u64) {
+                Ok(got) => got,
                 Err(e) => {
                     self.read_failed(seq, e);
                     return Ok(false);
                 }
             };
+            if got >= k && t.behind_matches(&self.buf[..k]) == Some(false) {
+                // Not what was delivered: truncated and written again past
+                // the offset since the last look.
+                if !self.rewritten(seq) {
+                    return Ok(false);
+                }
+                continue;
+            }
+            let n = got.saturating_sub(k);
             // The lines of one read were read at one time.
             self.shared.set_time(SystemTime::now());
             if n == 0 {
@@ -271,12 +286,13 @@ impl Collector<'_> {
             // out straight from the read buffer, without a copy into the batch.
             let mut spans = std::mem::take(&mut self.spans);
             spans.clear();
-            let split = lines::split(&self.buf[..n], base, max, cursor.after_cut(), |chunk| {
+            let data = &self.buf[k..k + n];
+            let split = lines::split(data, base, max, cursor.after_cut(), |chunk| {
                 let (piece, offset, bytes) = match chunk {
                     Chunk::Lines { offset, bytes } => (false, offset, bytes),
                     Chunk::Piece { offset, bytes } => (true, offset, bytes),
                 };
-                let start = (offset - base) as usize;
+                let start = k + (offset - base) as usize;
                 spans.push((piece, start..start + bytes.len()));
             });
             if spans.iter().any(|(piece, _)| *piece) && t.first_long_line() {
@@ -296,7 +312,8 @@ impl Collector<'_> {
                 None => spans
                     .iter()
                     .map(|(piece, range)| {
-                        let (offset, bytes) = (base + range.start as u64, &self.buf[range.clone()]);
+                        let offset = base + (range.start - k) as u64;
+                        let bytes = &self.buf[range.clone()];
                         let chunk = if *piece {
                             Chunk::Piece { offset, bytes }
                         } else {
@@ -310,6 +327,11 @@ impl Collector<'_> {
             self.stats.lines += lines;
             self.stats.delivered(t.path(), lines, split.consumed as u64);
             let events = t.advance(split.consumed as u64, n as u64, split.after_cut);
+            if split.consumed > 0 {
+                let end = k + split.consumed;
+                let from = end - t.offset().min(tracker::BEHIND) as usize;
+                t.set_behind(&self.buf[from..end]);
+            }
             self.emit(events);
             if split.consumed > 0 {
                 // Salvage mark: these lines end in the batch or the direct range.
@@ -320,10 +342,10 @@ impl Collector<'_> {
                 self.write_out(direct)?;
             }
             if split.consumed == 0 {
-                if n == self.buf.len() && self.buf.len() <= max {
+                if got == self.buf.len() && n <= max {
                     // A line longer than the buffer but within the maximum: grow
                     // the buffer (up to one maximal line) and read it again.
-                    let grown = (self.buf.len() * 2).min(max + 1);
+                    let grown = (self.buf.len() * 2).min(max + 1 + tracker::BEHIND as usize);
                     self.buf.resize(grown, 0);
                     continue;
                 }
@@ -331,6 +353,35 @@ impl Collector<'_> {
             }
             budget = budget.saturating_sub(split.consumed as u64);
         }
+    }
+
+    /// File `seq` did not read as delivered before its offset: a new file
+    /// in the old one's place, read from its start. Returns false if that
+    /// could not be told (a failed read).
+    fn rewritten(&mut self, seq: u64) -> bool {
+        let first = self.first_cycle;
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        let Some(file) = t.file() else {
+            return false;
+        };
+        let head = identity::fingerprint(file, t.size());
+        let changed = file.metadata().ok().and_then(|m| identity::changed(&m));
+        let fingerprint = match head {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => {
+                self.read_failed(seq, e);
+                return false;
+            }
+        };
+        let recheck = Observation::Recheck {
+            change: Change::Grew,
+            head: HeadCheck::Other(fingerprint),
+            changed,
+        };
+        let transition = tracker::decide(t, &recheck, first);
+        let events = t.apply(transition);
+        self.emit(events);
+        true
     }
 
     /// Copies the whole lines at the start of file `seq`'s backlog to the

@@ -306,7 +306,7 @@ static int bad(int fd) {
 ssize_t pread64(int fd, void *buf, size_t count, off_t off) {
     static ssize_t (*real)(int, void *, size_t, off_t);
     if (!real) real = dlsym(RTLD_NEXT, "pread64");
-    if (off >= 10 && bad(fd)) { errno = EIO; return -1; }
+    if (off + (off_t)count > 10 && bad(fd)) { errno = EIO; return -1; }
     return real(fd, buf, count, off);
 }
 ssize_t pread(int fd, void *buf, size_t count, off_t off) { return pread64(fd, buf, count, off); }

@@ -160,6 +160,33 @@ fn truncate_and_regrow_past_the_old_offset_between_two_looks_is_read_from_zero()
 }
 
 #[test]
+fn rewritten_with_the_same_head_past_the_old_offset_is_read_from_zero() {
+    // A header longer than the fingerprint, written again the same: only the
+    // bytes just before the old offset tell the new file from plain growth.
+    let header = numbered("# the same header line, longer than a fingerprint", 1, 30);
+    assert!(header.len() > 1024);
+    let s = Scenario::new();
+    let first = [header.clone(), numbered("first run", 1, 3)].concat();
+    s.append("app.log", &first);
+    let d = s.spawn(&["-i", "20ms", "app.log"]);
+    let mut want = first.clone();
+    d.wait_stdout_eq(&want);
+    // Grown once after that, so the next growth is told by the bytes behind.
+    s.append("app.log", &numbered("first run, later", 1, 2));
+    want.extend_from_slice(&numbered("first run, later", 1, 2));
+    d.wait_stdout_eq(&want);
+
+    let second = [header, numbered("second run, its lines differ", 1, 8)].concat();
+    d.freeze();
+    s.truncate("app.log");
+    s.append("app.log", &second);
+    d.thaw();
+    want.extend_from_slice(&second);
+    d.wait_stdout_eq(&want);
+    d.stop_ok();
+}
+
+#[test]
 fn delete_and_recreate_reads_the_new_file_from_the_start() {
     let s = Scenario::new();
     s.append("app.log", &numbered("first", 1, 2));
