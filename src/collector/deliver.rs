@@ -416,10 +416,13 @@ impl Collector<'_> {
         }
         drop(window);
         self.flush()?; // what came before goes first
-        let Some(file) = self.files.get(&seq).and_then(|t| t.file()) else {
+        let Some(t) = self.files.get(&seq) else {
             return Ok(None);
         };
-        let copied = self.output.copy_from(file, offset, end);
+        let Some(file) = t.file() else {
+            return Ok(None);
+        };
+        let copied = self.output.copy_from(file, t.seen_at(), offset, end);
         if copied.is_err() {
             // Salvage mark: part of these lines may be out before the error.
             self.marked_failed_copy(seq, offset, end);

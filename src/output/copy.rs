@@ -93,18 +93,6 @@ mod imp {
         }
     }
 
-    /// Copies up to `len` bytes of `src` from `offset` into `dst` at `at`,
-    /// in the kernel, to the end of `src` at most. Returns how many were
-    /// copied (fewer on an error after some were); an error when none was.
-    pub fn copy_at(src: &File, offset: u64, dst: &File, at: u64, len: usize) -> io::Result<usize> {
-        let mut off_in = i64::try_from(offset).map_err(io::Error::other)?;
-        let mut off_out = i64::try_from(at).map_err(io::Error::other)?;
-        match copy_range(src, &mut off_in, dst, Some(&mut off_out), len) {
-            (0, Some(e)) => Err(e),
-            (done, _) => Ok(done),
-        }
-    }
-
     /// The `copy_file_range` loop: up to `len` bytes from `off_in` in `src`
     /// to `dst`, at `off_out` or (None) at its descriptor's position. Returns
     /// how many were copied and the error that stopped it, if one did
@@ -182,10 +170,6 @@ mod imp {
     pub fn copy(_: &Target, _: &File, _: u64, _: usize) -> io::Result<Copied> {
         Ok(Copied::Unsupported)
     }
-
-    pub fn copy_at(_: &File, _: u64, _: &File, _: u64, _: usize) -> io::Result<usize> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
 }
 
-pub use imp::{copy, copy_at, for_file, for_stdout};
+pub use imp::{copy, for_file, for_stdout};

@@ -217,13 +217,20 @@ impl Output {
 
     /// Copies `len` bytes of `src` from `offset` to the output in the
     /// kernel. After `Unsupported` no copy is tried again.
-    pub fn copy_from(&mut self, src: &File, offset: u64, len: usize) -> Result<Copied, WriteError> {
+    /// `path` is where `src` is (recorded for the start-up tail check).
+    pub fn copy_from(
+        &mut self,
+        src: &File,
+        path: &Path,
+        offset: u64,
+        len: usize,
+    ) -> Result<Copied, WriteError> {
         let Some(target) = &self.copy else {
             return Ok(Copied::Unsupported);
         };
         self.unsynced = true;
         if let Some(tail) = &mut self.tail {
-            tail.before_copy(&self.file, src, offset, len);
+            tail.before_copy(&self.file, src, path, offset, len);
         }
         let copied = copy::copy(target, src, offset, len);
         if let Some(tail) = &mut self.tail {

@@ -13,6 +13,10 @@
 //!   written saying the bytes are not there yet, then the bytes, then the
 //!   header again with their length: a kill at any point leaves a header
 //!   that describes the bytes after it, or says no write has begun;
+//!   A kernel copy from a log file is recorded as `copying`, with a reference
+//!   to the bytes instead of the bytes: the log file's identity, path,
+//!   offset and length, so that they do not pass through the kernel twice;
+//!   at start-up they are read from the log file, if it is still there;
 //! - after each checkpoint: `writing` with `E = L` and no bytes;
 //! - at a clean stop, once everything written is checkpointed: `clean`.
 //!
@@ -68,6 +72,9 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Header {
     clean: bool,
+    /// The bytes after the header are a reference to part of a log file
+    /// (`Reference`), not the bytes written.
+    copy: bool,
     /// The boot the record was written in (`-` where unknown).
     boot: u64,
     id: FileId,
@@ -83,7 +90,11 @@ struct Header {
 }
 
 fn render(h: &Header) -> [u8; HEADER] {
-    let state = if h.clean { "clean" } else { "writing" };
+    let state = match (h.clean, h.copy) {
+        (true, _) => "clean",
+        (false, false) => "writing",
+        (false, true) => "copying",
+    };
     let number = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     let text = format!(
         "{MAGIC} {state} {:016x} {} {} {} {} {} {}",
@@ -113,9 +124,10 @@ fn parse(bytes: &[u8]) -> Option<Header> {
     if f.len() != 8 {
         return None;
     }
-    let clean = match f[0] {
-        "clean" => true,
-        "writing" => false,
+    let (clean, copy) = match f[0] {
+        "clean" => (true, false),
+        "writing" => (false, false),
+        "copying" => (false, true),
         _ => return None,
     };
     let number = |s: &str| match s {
@@ -124,6 +136,7 @@ fn parse(bytes: &[u8]) -> Option<Header> {
     };
     Some(Header {
         clean,
+        copy,
         boot: u64::from_str_radix(f[1], 16).ok()?,
         id: FileId {
             dev: f[2].parse().ok()?,
@@ -134,6 +147,87 @@ fn parse(bytes: &[u8]) -> Option<Header> {
         start: number(f[6])?,
         len: number(f[7])?,
     })
+}
+
+/// How many of the `len` bytes of `a` from `at` equal those of `b` from `b_at`.
+fn same_prefix(a: &File, at: u64, b: &File, b_at: u64, len: u64) -> io::Result<u64> {
+    let mut x = vec![0u8; COMPARE_CHUNK];
+    let mut y = vec![0u8; COMPARE_CHUNK];
+    let mut done = 0u64;
+    while done < len {
+        let n = usize::try_from(len - done)
+            .unwrap_or(usize::MAX)
+            .min(COMPARE_CHUNK);
+        let got = read_up_to(a, &mut x[..n], at + done)?;
+        let got = read_up_to(b, &mut y[..got], b_at + done)?;
+        match x[..got].iter().zip(&y[..got]).position(|(p, q)| p != q) {
+            Some(i) => return Ok(done + i as u64),
+            None if got < n => return Ok(done + got as u64),
+            None => done += n as u64,
+        }
+    }
+    Ok(done)
+}
+
+/// The `Reference::head` of `len` bytes of `src` from `offset`.
+fn reference_head(src: &File, offset: u64, len: u64) -> io::Result<u64> {
+    let mut head = [0u8; REFERENCE_HEAD];
+    let want = usize::try_from(len)
+        .unwrap_or(usize::MAX)
+        .min(REFERENCE_HEAD);
+    let got = read_up_to(src, &mut head[..want], offset)?;
+    Ok(fnv1a(&head[..got]))
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
+fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    crate::identity::read_full_at(file, buf, offset)
+}
+
+/// What a `copying` record holds after its header: part of a log file.
+#[derive(Debug, PartialEq, Eq)]
+struct Reference {
+    id: FileId,
+    offset: u64,
+    len: u64,
+    /// `fnv1a` of the first `REFERENCE_HEAD` bytes copied: a log file
+    /// written again since does not vouch for them.
+    head: u64,
+    path: PathBuf,
+}
+
+const REFERENCE_HEAD: usize = 64;
+
+impl Reference {
+    /// `DEV INO OFFSET LEN HEAD` and a newline, then the path's bytes.
+    fn render(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let (id, offset, len, head) = (self.id, self.offset, self.len, self.head);
+        let mut out = format!("{} {} {offset} {len} {head:016x}\n", id.dev, id.ino).into_bytes();
+        out.extend_from_slice(self.path.as_os_str().as_bytes());
+        out
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Reference> {
+        use std::os::unix::ffi::OsStrExt;
+        let nl = bytes.iter().position(|&b| b == b'\n')?;
+        let line = std::str::from_utf8(&bytes[..nl]).ok()?;
+        let (numbers, head) = line.rsplit_once(' ')?;
+        let f: Vec<u64> = numbers
+            .split(' ')
+            .map(|n| n.parse().ok())
+            .collect::<Option<_>>()?;
+        let [dev, ino, offset, len] = f[..] else {
+            return None;
+        };
+        Some(Reference {
+            id: FileId { dev, ino },
+            offset,
+            len,
+            head: u64::from_str_radix(head, 16).ok()?,
+            path: PathBuf::from(std::ffi::OsStr::from_bytes(&bytes[nl + 1..])),
+        })
+    }
 }
 
 /// An identifier of the running boot: a hash of Linux's boot id, 0 where
@@ -161,8 +255,6 @@ pub struct TailRecord {
     pending: (Option<u64>, Option<u64>),
     /// The last record could not be written (and that was logged).
     failing: bool,
-    /// A reused buffer for copies that cannot go through the kernel.
-    buf: Vec<u8>,
 }
 
 impl TailRecord {
@@ -186,7 +278,6 @@ impl TailRecord {
             expected: None,
             pending: (None, None),
             failing: false,
-            buf: Vec::new(),
         })
     }
 
@@ -216,12 +307,18 @@ impl TailRecord {
             else {
                 return Verdict::Unknown;
             };
-            let landed = match h.len {
+            let landed = match (h.len, h.copy) {
                 // The write to the output had not begun.
-                None => 0,
-                Some(len) => match self.common_prefix(output, start, (now - start).min(len)) {
-                    Ok(n) => n,
-                    Err(_) => return Verdict::Unknown,
+                (None, _) => 0,
+                (Some(len), false) => {
+                    match self.common_prefix(output, start, (now - start).min(len)) {
+                        Ok(n) => n,
+                        Err(_) => return Verdict::Unknown,
+                    }
+                }
+                (Some(len), true) => match self.copied_prefix(output, start, now, len) {
+                    Some(n) => n,
+                    None => return Verdict::Unknown,
                 },
             };
             start + landed
@@ -240,21 +337,23 @@ impl TailRecord {
     /// How many of the first `len` bytes of `output` from `at` equal the
     /// recorded bytes.
     fn common_prefix(&self, output: &File, at: u64, len: u64) -> io::Result<u64> {
-        let mut a = vec![0u8; COMPARE_CHUNK];
-        let mut b = vec![0u8; COMPARE_CHUNK];
-        let mut done = 0u64;
-        while done < len {
-            let n = usize::try_from(len - done)
-                .unwrap_or(usize::MAX)
-                .min(COMPARE_CHUNK);
-            output.read_exact_at(&mut a[..n], at + done)?;
-            self.file.read_exact_at(&mut b[..n], HEADER as u64 + done)?;
-            match a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y) {
-                Some(i) => return Ok(done + i as u64),
-                None => done += n as u64,
-            }
+        same_prefix(output, at, &self.file, HEADER as u64, len)
+    }
+
+    /// For a recorded copy (`ref_len` bytes of reference): how many of the
+    /// output's bytes from `at` (up to `now`) equal the log file's bytes it
+    /// names. None when that cannot be told: the log file is gone or is
+    /// another file now.
+    fn copied_prefix(&self, output: &File, at: u64, now: u64, ref_len: u64) -> Option<u64> {
+        let mut text = vec![0u8; usize::try_from(ref_len).ok()?.min(64 << 10)];
+        self.file.read_exact_at(&mut text, HEADER as u64).ok()?;
+        let r = Reference::parse(&text)?;
+        let src = crate::identity::open_for_reading(&r.path).ok()?;
+        let meta = src.metadata().ok()?;
+        if FileId::of(&meta) != r.id || reference_head(&src, r.offset, r.len).ok()? != r.head {
+            return None;
         }
-        Ok(done)
+        same_prefix(output, at, &src, r.offset, (now - at).min(r.len)).ok()
     }
 
     /// After a checkpoint of `output` (file `id`) at `length`: nothing of this
@@ -268,7 +367,7 @@ impl TailRecord {
         self.id = id;
         self.committed = length;
         let r = self
-            .write_header(false, Some(length), Some(0))
+            .write_header(false, false, Some(length), Some(0))
             .and_then(|()| {
                 if sync {
                     self.file.sync_data()?;
@@ -286,7 +385,7 @@ impl TailRecord {
             return;
         }
         let r = self
-            .write_header(true, Some(self.committed), Some(0))
+            .write_header(true, false, Some(self.committed), Some(0))
             .and_then(|()| {
                 if sync {
                     self.file.sync_data()?;
@@ -299,7 +398,7 @@ impl TailRecord {
     /// Before `bytes` are appended to `output`.
     pub fn before_write(&mut self, output: &File, bytes: &[u8]) {
         let r = self.start(output).and_then(|start| {
-            self.write_header(false, start, None)?;
+            self.write_header(false, false, start, None)?;
             self.file.write_all_at(bytes, HEADER as u64)?;
             self.begin(start, bytes.len() as u64)
         });
@@ -307,8 +406,8 @@ impl TailRecord {
     }
 
     /// Before `len` bytes of `src` from `offset` are copied to `output`.
-    pub fn before_copy(&mut self, output: &File, src: &File, offset: u64, len: usize) {
-        let r = self.record_copy(output, src, offset, len);
+    pub fn before_copy(&mut self, output: &File, src: &File, path: &Path, offset: u64, len: usize) {
+        let r = self.record_copy(output, src, path, offset, len);
         self.check(r);
     }
 
@@ -336,44 +435,31 @@ impl TailRecord {
         &mut self,
         output: &File,
         src: &File,
+        path: &Path,
         offset: u64,
         len: usize,
     ) -> io::Result<()> {
         let start = self.start(output)?;
-        self.write_header(false, start, None)?;
-        // In the kernel where it can, as the output gets them: the bytes
-        // need not pass through the collector twice. What it did not copy
-        // goes through a buffer.
-        let mut done =
-            super::copy::copy_at(src, offset, &self.file, HEADER as u64, len).unwrap_or(0);
-        if done < len && done > 0 {
-            // Short: the log file ended (it shrank), or the kernel stopped.
-            let more = src.metadata()?.len() > offset + done as u64;
-            if !more {
-                return self.begin(start, done as u64);
-            }
+        self.write_header(false, false, start, None)?;
+        let reference = Reference {
+            id: FileId::of(&src.metadata()?),
+            offset,
+            len: len as u64,
+            head: reference_head(src, offset, len as u64)?,
+            path: path.to_path_buf(),
         }
-        if done < len {
-            self.buf.resize((len - done).min(1 << 20), 0);
-        }
-        while done < len {
-            let n = (len - done).min(self.buf.len());
-            let got = src.read_at(&mut self.buf[..n], offset + done as u64)?;
-            if got == 0 {
-                // The log file shrank: the copy writes nothing then.
-                break;
-            }
-            self.file
-                .write_all_at(&self.buf[..got], (HEADER + done) as u64)?;
-            done += got;
-        }
-        self.begin(start, done as u64)
+        .render();
+        self.file.write_all_at(&reference, HEADER as u64)?;
+        self.write_header(false, true, start, Some(reference.len() as u64))?;
+        self.expected = None;
+        self.pending = (start, start.map(|s| s + len as u64));
+        Ok(())
     }
 
     /// The bytes are in the record: the header says so. Until `wrote` or
     /// `undone`, the output's length is not known to be this collector's.
     fn begin(&mut self, start: Option<u64>, len: u64) -> io::Result<()> {
-        self.write_header(false, start, Some(len))?;
+        self.write_header(false, false, start, Some(len))?;
         self.expected = None;
         self.pending = (start, start.map(|s| s + len));
         Ok(())
@@ -410,11 +496,13 @@ impl TailRecord {
     fn write_header(
         &mut self,
         clean: bool,
+        copy: bool,
         start: Option<u64>,
         len: Option<u64>,
     ) -> io::Result<()> {
         let h = Header {
             clean,
+            copy,
             boot: self.boot,
             id: self.id,
             ours_from: self.ours_from,
@@ -498,6 +586,48 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_cut_short_is_ours_while_its_log_file_is_there_to_tell() {
+        let (dir, mut tail, mut out, id) = setup(b"old\n");
+        let log_path = dir.path().join("app.log");
+        std::fs::write(&log_path, b"skipped\nline one\nline two\n").unwrap();
+        let log = File::open(&log_path).unwrap();
+        tail.before_copy(&out, &log, &log_path, 8, 18);
+        // Killed with part of the copy out.
+        out.write_all(b"line one\nli").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Ours);
+        // Bytes that are not what the log file holds there are not ours.
+        let (dir2, mut tail2, mut out2, id2) = setup(b"old\n");
+        tail2.before_copy(&out2, &log, &log_path, 8, 18);
+        out2.write_all(b"line uno\n").unwrap();
+        assert_eq!(verdict(dir2.path(), &out2, id2, 4), Verdict::Unknown);
+        // Nothing copied yet: what is past the checkpoint is someone else's.
+        let (dir3, mut tail3, mut out3, id3) = setup(b"old\n");
+        tail3.before_copy(&out3, &log, &log_path, 8, 18);
+        out3.write_all(b"other\n").unwrap();
+        assert_eq!(verdict(dir3.path(), &out3, id3, 4), Verdict::Foreign);
+        // The log file gone, or another file at its path: cannot be told.
+        std::fs::remove_file(&log_path).unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+        // (Whether or not the new file gets the old inode number back.)
+        std::fs::write(&log_path, b"skipped\nLINE ONE\nline two\n").unwrap();
+        assert_eq!(verdict(dir.path(), &out, id, 4), Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_reference_reads_back_as_written() {
+        let r = Reference {
+            id: FileId { dev: 2049, ino: 77 },
+            offset: 1 << 40,
+            len: 4 << 20,
+            head: 0xfeed,
+            path: PathBuf::from("/var/log/with space/\u{e9}.log"),
+        };
+        assert_eq!(Reference::parse(&r.render()), Some(r));
+        assert_eq!(Reference::parse(b"1 2 3 ff\n/x"), None);
+        assert_eq!(Reference::parse(b"1 2 3 4 ff"), None);
+    }
+
+    #[test]
     fn a_file_changed_behind_the_collector_is_never_its_own() {
         let (dir, mut tail, mut out, id) = setup(b"old\n");
         out.write_all(b"other\n").unwrap();
@@ -510,6 +640,7 @@ mod tests {
     fn a_damaged_header_is_no_header() {
         let h = Header {
             clean: false,
+            copy: true,
             boot: 7,
             id: FileId { dev: 1, ino: 2 },
             ours_from: 2,
