@@ -337,6 +337,7 @@ impl<'a> Collector<'a> {
         if let (Some(tail), Some(mark)) = (tail, mark) {
             output.keep_tail(tail, mark, settings.fsync);
         }
+        output.set_write_behind(settings.fsync);
         let committed_output = mark.map(|m| m.length);
         let per_path_wanted = settings.stats_file.is_some();
         let shared = Shared::new(settings.host.as_bytes(), &settings.fields);
@@ -722,6 +723,7 @@ impl<'a> Collector<'a> {
             self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
             self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
+            self.output.set_write_behind(self.settings.fsync);
             self.not_to_follow = crate::reserved::not_to_follow(&self.settings);
             self.watch.invalidate();
             log::info!("reload: settings re-read from the config file");

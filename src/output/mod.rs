@@ -68,6 +68,9 @@ fn next_opened() -> u64 {
     OPENED.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Batches at least this large start out to disk at once (`write_behind`).
+const WRITE_BEHIND_MIN: usize = 1 << 20;
+
 /// The open output.
 #[derive(Debug)]
 pub struct Output {
@@ -91,6 +94,9 @@ pub struct Output {
     sync_failed: bool,
     /// For a file output: what was written past the last checkpoint.
     tail: Option<TailRecord>,
+    /// Start writing copied bytes to disk at once (they are synced at the
+    /// cycle's end): the disk then works while the next ones are copied.
+    write_behind: bool,
 }
 
 impl Output {
@@ -134,6 +140,7 @@ impl Output {
                     written: 0,
                     sync_failed: false,
                     tail: None,
+                    write_behind: false,
                 })
             }
         }
@@ -154,6 +161,7 @@ impl Output {
             written: 0,
             sync_failed: false,
             tail: None,
+            write_behind: false,
         }
     }
 
@@ -204,6 +212,10 @@ impl Output {
                 Err(e) => return Err(self.classify(e)),
             }
         }
+        // Only a backlog's large batches: a small one is synced next anyway.
+        if self.write_behind && batch.len() >= WRITE_BEHIND_MIN {
+            copy::start_writeback(&self.file);
+        }
         if let Some(tail) = &mut self.tail {
             tail.wrote();
         }
@@ -251,6 +263,9 @@ impl Output {
             }
             Ok(Copied::Done) => {
                 self.written += len as u64;
+                if self.write_behind {
+                    copy::start_writeback(&self.file);
+                }
                 Ok(Copied::Done)
             }
             Ok(other) => Ok(other),
@@ -388,6 +403,12 @@ impl Output {
 
     /// For a file output: takes `tail`, the record of what is written past
     /// the checkpoint, and starts it at `mark` (made durable with `fsync`).
+    /// With `fsync`, copied bytes start out to disk as soon as they are
+    /// copied (see `write_behind`).
+    pub fn set_write_behind(&mut self, fsync: bool) {
+        self.write_behind = fsync && self.syncable;
+    }
+
     pub fn keep_tail(&mut self, mut tail: TailRecord, mark: OutputMark, fsync: bool) {
         if self.kind == Kind::File {
             tail.committed(mark.id, mark.length, fsync);
