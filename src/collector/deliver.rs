@@ -407,14 +407,9 @@ impl Collector<'_> {
             return Ok(None);
         };
         let end = lines::whole_lines(window.bytes(), max);
-        if end < DIRECT_BYTES {
+        if end < DIRECT_BYTES || window.faulted() {
             return Ok(None);
         }
-        let lines = memchr::memchr_iter(b'\n', &window.bytes()[..end]).count() as u64;
-        if window.faulted() {
-            return Ok(None);
-        }
-        drop(window);
         self.flush()?; // what came before goes first
         let Some(t) = self.files.get(&seq) else {
             return Ok(None);
@@ -422,7 +417,23 @@ impl Collector<'_> {
         let Some(file) = t.file() else {
             return Ok(None);
         };
-        let copied = self.output.copy_from(file, t.seen_at(), offset, end);
+        // The lines are counted (for the counters only) on another core
+        // while the kernel copies them. Should the file shrink meanwhile, the
+        // copy comes out short and is undone, and the count is not used.
+        let bytes = &window.bytes()[..end];
+        let output = &mut self.output;
+        let count = || memchr::memchr_iter(b'\n', bytes).count() as u64;
+        let (lines, copied) = std::thread::scope(|scope| {
+            // Without a thread (none to be had), the count comes after.
+            let counting = std::thread::Builder::new().spawn_scoped(scope, count);
+            let copied = output.copy_from(file, t.seen_at(), offset, end);
+            let lines = match counting {
+                Ok(counting) => counting.join().unwrap_or_else(|_| count()),
+                Err(_) => count(),
+            };
+            (lines, copied)
+        });
+        drop(window);
         if copied.is_err() {
             // Salvage mark: part of these lines may be out before the error.
             self.marked_failed_copy(seq, offset, end);
