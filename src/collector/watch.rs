@@ -215,3 +215,67 @@ impl Watch {
         self.shared.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Kind;
+
+    fn stat(ino: u64, size: u64, changed: u64) -> Stat {
+        Stat {
+            id: FileId { dev: 8, ino },
+            size,
+            born: Some(5),
+            changed,
+            kind: Kind::Regular,
+        }
+    }
+
+    fn look(s: &Stat) -> super::super::Look {
+        super::super::Look {
+            id: s.id,
+            size: s.size,
+            born: s.born,
+            changed: s.changed,
+        }
+    }
+
+    #[test]
+    fn only_a_settled_slot_whose_stat_is_word_for_word_the_same_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, b"x\n").unwrap();
+        let found = [Found {
+            path: path.clone(),
+            at: None,
+            literal: true,
+        }];
+        let mut w = Watch::default();
+        assert!(w.rebuild(&found).is_empty());
+        let s = stat(3, 10, 100);
+        assert!(!w.unchanged(0, &s), "not settled yet");
+        w.looked(0, &look(&s));
+        assert_eq!(w.candidates(), [(0, s.id, 10)]);
+        w.settle(0, 42);
+        assert!(w.unchanged(0, &s));
+        for other in [stat(4, 10, 100), stat(3, 11, 100), stat(3, 10, 101)] {
+            assert!(!w.unchanged(0, &other), "{other:?}");
+        }
+        let reborn = Stat { born: Some(6), ..s };
+        assert!(!w.unchanged(0, &reborn));
+        // The slot looks the file up where it is.
+        let seen = w.stat(0, &found[0]).unwrap();
+        assert_eq!(seen.size, 2);
+        assert_eq!(
+            w.rebuild(&found),
+            [42],
+            "a rebuild hands back the settled files"
+        );
+        assert!(!w.unchanged(0, &s));
+        w.looked(0, &look(&s));
+        let _ = w.candidates();
+        w.settle(0, 42);
+        assert_eq!(w.unsettle(0), Some(42));
+        assert_eq!(w.unsettle(0), None);
+    }
+}

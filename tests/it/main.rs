@@ -11,6 +11,7 @@ mod delivery;
 mod faults;
 mod fields;
 mod hygiene;
+mod idle;
 mod logrotate;
 mod model;
 mod newcomer;
