@@ -326,7 +326,7 @@ impl<'a> Collector<'a> {
         let per_path_wanted = settings.stats_file.is_some();
         let marks = salvage::Marks::new(&output, &settings);
         let mut c = Collector {
-            specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
+            specs: discover::compile(&settings.paths, &settings.excludes),
             buf: vec![0; READ_CHUNK],
             spans: Vec::new(),
             settings,
@@ -685,7 +685,7 @@ impl<'a> Collector<'a> {
                 }
             }
             self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
-            self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
+            self.specs = discover::compile(&new.paths, &new.excludes);
             self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
             self.not_to_follow = crate::reserved::not_to_follow(&self.settings);
