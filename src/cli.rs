@@ -65,11 +65,6 @@ pub struct Args {
     #[argh(positional, arg_name = "PATH")]
     pub paths: Vec<String>,
 
-    /// leave out paths matching this pattern (repeatable; * stays within a
-    /// component, ** spans any number), also files named literally
-    #[argh(option, arg_name = "PATTERN")]
-    pub exclude: Vec<String>,
-
     /// config file of `key = value` lines (keys are the long option names)
     #[argh(option, short = 'c', arg_name = "FILE")]
     pub config: Option<String>,
@@ -116,6 +111,11 @@ pub struct Args {
     /// not a followed file, the output or a file of the state dir)
     #[argh(option, arg_name = "PATH")]
     pub stats_file: Option<String>,
+
+    /// leave out paths matching this pattern (repeatable; * stays within a
+    /// component, ** spans any number), also files named literally
+    #[argh(option, arg_name = "PATTERN")]
+    pub exclude: Vec<String>,
 
     /// do not fsync the output and the checkpoint after each cycle
     #[argh(switch)]
