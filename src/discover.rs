@@ -295,6 +295,13 @@ enum Bound {
     Dirs,
 }
 
+/// A name in a directory.
+type Name = Vec<u8>;
+/// A subdirectory's name, and whether it is a symlink.
+type Subdir = (Name, bool);
+/// A file-name pattern and the names it matches.
+type Matches = (Name, Kept<Vec<Name>>);
+
 /// A directory a walk reached, and what the walks took from it.
 #[derive(Debug)]
 struct Node {
@@ -324,13 +331,13 @@ struct Node {
     open: Option<Rc<File>>,
     /// Its subdirectories, when a walk goes on below it: the names, and
     /// whether each is a symlink; real ones first, each kind sorted.
-    subdirs: Option<Kept<Vec<(Vec<u8>, bool)>>>,
+    subdirs: Option<Kept<Vec<Subdir>>>,
     /// For each file-name pattern applied here, the names it matches,
     /// sorted; only matches are kept, not every name of a large directory.
-    files: Vec<(Vec<u8>, Kept<Vec<Vec<u8>>>)>,
+    files: Vec<Matches>,
     /// For each name a walk goes on through without reading this
     /// directory, whether it is a directory.
-    lits: Vec<(Vec<u8>, Kept<bool>)>,
+    lits: Vec<(Name, Kept<bool>)>,
 }
 
 #[derive(Debug)]
@@ -618,7 +625,7 @@ impl Node {
 
 /// What a directory read gives: its subdirectories and the names each
 /// pattern matches.
-type Entries = (Vec<(Vec<u8>, bool)>, Vec<Vec<Vec<u8>>>);
+type Entries = (Vec<Subdir>, Vec<Vec<Name>>);
 
 /// Reads a directory: its subdirectories (if `subdirs`), each with whether
 /// it is a symlink, real ones first (a directory reached both ways is

@@ -9,6 +9,7 @@ mod checkpoint;
 mod cli;
 mod delivery;
 mod faults;
+mod globs;
 mod hygiene;
 mod logrotate;
 mod model;
