@@ -826,9 +826,11 @@ struct Walk<'a> {
     spec: &'a Spec,
     found: &'a mut Vec<Found>,
     seen: &'a mut HashSet<PathBuf>,
-    /// The directories entered, by identity: one reached again (a symlink
-    /// loop, or two ways to one directory) is not entered again.
-    visited: HashSet<(u64, u64)>,
+    /// The directories entered, by identity, with the components that
+    /// applied: one reached again (a symlink loop, or two ways to one
+    /// directory) is not entered again where the same components apply. As
+    /// there are only so many sets of components, a loop ends.
+    visited: HashSet<(u64, u64, Vec<usize>)>,
     entered: usize,
     max_dirs: usize,
     matched: bool,
@@ -864,7 +866,7 @@ impl Walk<'_> {
         }
         match node.stat {
             Ok(stamp) => {
-                if !self.visited.insert((stamp.dev, stamp.ino)) {
+                if !self.visited.insert((stamp.dev, stamp.ino, states.clone())) {
                     return;
                 }
             }
@@ -1433,6 +1435,13 @@ mod tests {
             cache.take_notices().is_empty(),
             "the loop is no bound reached"
         );
+        // Reached first through a symlink where less of the pattern applies,
+        // a directory is still searched where it is reached with more.
+        mkfile(&d.join("b/x/f.log"));
+        fs::create_dir(d.join("a")).unwrap();
+        symlink("../b/x", d.join("a/link")).unwrap();
+        let specs = [Spec::new(&d.join("**/x/*.log"))];
+        assert_eq!(paths(&specs), under(d, &["b/x/f.log", "x/a.log"]));
     }
 
     #[test]
