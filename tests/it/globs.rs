@@ -290,3 +290,25 @@ fn an_unreadable_directory_is_warned_about_and_its_files_not_taken_for_gone() {
         r.stderr
     );
 }
+
+#[test]
+fn a_file_rotated_to_an_excluded_name_is_still_drained() {
+    let s = Scenario::new();
+    mkdirs(&s, &["d"]);
+    s.write("d/app.log", b"a-1\n");
+    let d = s.spawn(&["-i", "20ms", "--exclude", "**/*.1", "d/app.log*"]);
+    d.wait_stdout_eq(b"a-1\n");
+    d.freeze();
+    s.append("d/app.log", b"a-2\n");
+    s.rename("d/app.log", "d/app.log.1");
+    s.write("d/app.log", b"b-1\n");
+    d.thaw();
+    d.wait_stdout_eq(b"a-1\na-2\nb-1\n");
+    // Excluded, it is not taken on as a file of its own.
+    s.write("d/app.log.new.1", b"never\n");
+    s.append("d/app.log", b"b-2\n");
+    d.wait_stdout_eq(b"a-1\na-2\nb-1\nb-2\n");
+    d.wait_cycles(3);
+    let r = d.stop_ok();
+    assert_same_bytes(&r.stdout, b"a-1\na-2\nb-1\nb-2\n", "output");
+}
