@@ -10,7 +10,7 @@ live here, never in `cargo test`.
     python3 bench/bench.py --only active,rss --quick
     python3 bench/bench.py --only idle --cost-reps 5
 
-Sections (--only): catchup, latency, idle, active, rss, longline.
+Sections (--only): catchup, latency, idle, active, rss, longline, globs.
 The binaries come from $LC_BENCH_BIN_DIR (default: <repo>/target/release).
 """
 
@@ -33,7 +33,7 @@ BIN_DIR = os.environ.get("LC_BENCH_BIN_DIR", os.path.join(ROOT, "target", "relea
 LC = os.path.join(BIN_DIR, "log-collector")
 LOGGEN = os.path.join(BIN_DIR, "loggen")
 TICK = os.sysconf("SC_CLK_TCK")
-SECTIONS = ("catchup", "latency", "idle", "active", "rss", "longline")
+SECTIONS = ("catchup", "latency", "idle", "active", "rss", "longline", "globs")
 DEFAULT_INTERVAL_MS = 250
 MAX_LINE_MIB = 1  # the collector's default --max-line-bytes
 
@@ -543,6 +543,66 @@ def section_longline(args, work):
              "no byte lost" if ok else "BYTES LOST")]
     return rows, [(f"{mib} MiB line RSS <= {bound} MiB ({MAX_LINE_MIB} MiB + 4 MiB), no byte lost",
                    peak <= bound and ok)]
+
+
+# ---------------------------------------------------------------- patterns over a tree
+
+GLOB_DIRS, GLOB_FILES_PER_DIR = 100, 10
+
+
+def globs_idle(state, patterns, seconds, interval="250ms"):
+    """CPU share of one core and RSS (MiB) of lc following the files that
+    `patterns` match, idle, over `seconds` after catch-up;
+    measured as `idle` measures it, with a service's default limits."""
+    p = subprocess.Popen([LC, "-s", state, "-i", interval, "-o", "/dev/null"] + patterns,
+                         stderr=subprocess.DEVNULL, preexec_fn=limit_fds)
+    time.sleep(3)  # caught up, every directory listing settled
+    if p.poll() is not None:
+        raise RuntimeError(f"log-collector exited with {p.returncode} on {patterns[0]}...")
+    before = cpu_seconds(p.pid)
+    time.sleep(seconds)
+    share = (cpu_seconds(p.pid) - before) / seconds * 100
+    rss = status_kib(p.pid, "VmRSS") / 1024
+    stop(p)
+    return share, rss
+
+
+def section_globs(args, work):
+    """Idle cost of 1,000 files in 100 directories, matched by one `**`
+    pattern (ROOT/**/*.log) and by one pattern per directory
+    (ROOT/dNN/*.log), at 250 ms; the two alternate, 3 rounds, medians."""
+    seconds = 5 if args.quick else 20
+    root = os.path.join(work, "globs")
+    for d in range(GLOB_DIRS):
+        sub = os.path.join(root, f"d{d:02}")
+        os.makedirs(sub)
+        for f in range(GLOB_FILES_PER_DIR):
+            with open(os.path.join(sub, f"f{d * GLOB_FILES_PER_DIR + f:04}.log"), "w") as out:
+                out.write(f"line of file {d}/{f}\n")
+    cases = {
+        "one ** pattern": [os.path.join(root, "**", "*.log")],
+        f"{GLOB_DIRS} patterns, one a directory": [os.path.join(root, f"d{d:02}", "*.log")
+                                                   for d in range(GLOB_DIRS)],
+    }
+    res = {name: [] for name in cases}
+    for rnd in range(3):
+        for i, (name, patterns) in enumerate(cases.items()):
+            state = os.path.join(work, f"globs-state-{rnd}-{i}")
+            res[name].append(globs_idle(state, patterns, seconds))
+    shutil.rmtree(root)
+    files = GLOB_DIRS * GLOB_FILES_PER_DIR
+    rows, share = [], {}
+    for name, runs in res.items():
+        share[name] = statistics.median(r[0] for r in runs)
+        rss = statistics.median(r[1] for r in runs)
+        each = ", ".join(f"{r[0]:.2f}" for r in runs)
+        rows.append((f"idle, {files:,} files in {GLOB_DIRS} dirs, 250 ms: {name}",
+                     f"{share[name]:.2f}% CPU, {rss:.1f} MiB RSS", f"median of {each}"))
+    any_depth, per_dir = share["one ** pattern"], share[f"{GLOB_DIRS} patterns, one a directory"]
+    # Relative: the absolute cost is the idle section's (a stat per file).
+    targets = [(f"idle, one ** <= 1.25x {GLOB_DIRS} patterns (+0.05 points)",
+                any_depth <= per_dir * 1.25 + 0.05)]
+    return rows, targets
 
 
 # ---------------------------------------------------------------- main

@@ -57,7 +57,7 @@ pub fn path_from_arg(arg: &str) -> PathBuf {
     example = "Catch up once from cron, as json, into a file:\n  $ {command_name} --once --format json -o /var/spool/logs.json /var/log/app.log",
     example = "Start at the end of existing files, poll every second:\n  $ {command_name} --from-end -i 1s /var/log/syslog",
     example = "Take everything from a config file:\n  $ {command_name} -c /etc/log-collector.conf",
-    note = "PATH is a file or a pattern with *, ? or [...] in its file-name component; quote patterns so the shell leaves them alone.",
+    note = "PATH is a file or a pattern: *, ? and [...] in any component, ** for any number of directories (at most 16 deep, 10000 directories a PATH); quote patterns so the shell leaves them alone.",
     note = "Logs go to stderr (RUST_LOG sets the filter, default info). Exit status: 0 success, 1 runtime failure, 2 usage or config error, 3 state dir owned by another user."
 )]
 pub struct Args {
@@ -123,6 +123,11 @@ pub struct Args {
     /// not a followed file, the output or a file of the state dir)
     #[argh(option, arg_name = "PATH")]
     pub stats_file: Option<String>,
+
+    /// leave out paths matching this pattern (repeatable; * stays within a
+    /// component, ** spans any number), also files named literally
+    #[argh(option, arg_name = "PATTERN")]
+    pub exclude: Vec<String>,
 
     /// do not fsync the output and the checkpoint after each cycle
     #[argh(switch)]

@@ -1,9 +1,9 @@
 //! From the command line and the optional config file to one `Settings`.
 //!
 //! The config file has `key = value` lines whose keys are the long option
-//! names; `#` starts a comment line; `path =` may repeat. Values given on the
-//! command line win over the file, and PATHs on the command line replace the
-//! file's `path =` lines. Defaults are filled in only here, once all input has
+//! names; `#` starts a comment line; `path =` and `exclude =` may repeat.
+//! Values given on the command line win over the file, and PATHs (excludes)
+//! on the command line replace the file's `path =` (`exclude =`) lines. Defaults are filled in only here, once all input has
 //! been read, which is what keeps "the command line wins" correct.
 
 use std::ffi::OsString;
@@ -54,6 +54,9 @@ pub enum OutputSpec {
 pub struct Settings {
     /// Files and patterns to follow, as given (relative config paths already joined).
     pub paths: Vec<PathBuf>,
+    /// Patterns of paths not to follow, matched against the paths the PATHs
+    /// name (relative config ones joined, unless they start with `**`).
+    pub excludes: Vec<PathBuf>,
     /// Directory holding `checkpoints` and `lock`.
     pub state_dir: PathBuf,
     /// Where lines go.
@@ -101,6 +104,7 @@ impl Settings {
 #[derive(Debug, Default, PartialEq)]
 pub struct FileValues {
     pub paths: Vec<PathBuf>,
+    pub excludes: Vec<PathBuf>,
     pub state_dir: Option<(PathBuf, String)>,
     pub output: Option<(OsString, String)>,
     pub interval: Option<(String, String)>,
@@ -240,11 +244,11 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
         };
         let key = std::str::from_utf8(trim(&line[..eq]))
             .map_err(|_| err("the key is not valid UTF-8".into()))?;
-        if key != "path" && key != "field" {
+        if !matches!(key, "path" | "field" | "exclude") {
             if let Some((_, first)) = set_at.iter().find(|(k, _)| k == key) {
                 return Err(err(format!(
-                    "`{key}` is already set at {first}: give it once (only `path` and \
-                     `field` may repeat)"
+                    "`{key}` is already set at {first}: give it once (only `path`, \
+                     `exclude` and `field` may repeat)"
                 )));
             }
             set_at.push((key.to_string(), location.clone()));
@@ -266,6 +270,11 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
         };
         match key {
             "path" => values.paths.push(relative(value)),
+            // `**/...` matches at any depth, wherever the config file is.
+            "exclude" if value.starts_with(b"**") => values
+                .excludes
+                .push(OsString::from_vec(value.to_vec()).into()),
+            "exclude" => values.excludes.push(relative(value)),
             "state-dir" => values.state_dir = Some((relative(value), location.clone())),
             "output" => {
                 let out = if value == b"-" || value[0] == b'|' {
@@ -619,6 +628,16 @@ pub fn merge(
             show(empty)
         )));
     }
+    let excludes: Vec<PathBuf> = if args.exclude.is_empty() {
+        file.excludes
+    } else {
+        args.exclude.iter().map(|p| path_from_arg(p)).collect()
+    };
+    if excludes.iter().any(|p| p.as_os_str().is_empty()) {
+        return Err(Error::usage(
+            "invalid value '' for --exclude: empty (give a pattern such as '**/*.gz')",
+        ));
+    }
 
     let interval = pick(&args.interval, file.interval, "interval", parse_duration)?;
     let once_timeout = pick(
@@ -669,6 +688,7 @@ pub fn merge(
 
     let settings = Settings {
         paths,
+        excludes,
         state_dir,
         output,
         interval: interval.unwrap_or(DEFAULT_INTERVAL),
@@ -768,6 +788,48 @@ mod tests {
     }
 
     #[test]
+    fn excludes_repeat_and_the_command_line_replaces_them() {
+        let file =
+            parse("path = a.log\nexclude = old/*.log\nexclude = **/*.1\nexclude = /x/*\n").unwrap();
+        assert_eq!(
+            file.excludes,
+            [
+                PathBuf::from("/etc/old/*.log"),
+                PathBuf::from("**/*.1"),
+                PathBuf::from("/x/*")
+            ]
+        );
+        let args = Args {
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
+        let s = merge(&args, file, None).unwrap();
+        assert_eq!(s.excludes.len(), 3);
+        let file = parse("path = a.log\nexclude = old/*.log\n").unwrap();
+        let args = Args {
+            exclude: vec!["*.2".into()],
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
+        assert_eq!(
+            merge(&args, file, None).unwrap().excludes,
+            [PathBuf::from("*.2")]
+        );
+        let args = Args {
+            paths: vec!["a.log".into()],
+            exclude: vec!["".into()],
+            state_dir: Some("/tmp/s".into()),
+            ..Args::default()
+        };
+        let e = merge(&args, FileValues::default(), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid value '' for --exclude: empty"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn config_errors_name_file_and_line() {
         let cases = [
             (
@@ -780,8 +842,9 @@ mod tests {
             (
                 "once = true\npath = a\npath = b\nonce = false\n",
                 "/etc/lc.conf:4: `once` is already set at /etc/lc.conf:1: give it once \
-                 (only `path` and `field` may repeat)",
+                 (only `path`, `exclude` and `field` may repeat)",
             ),
+            ("exclude =\n", "/etc/lc.conf:1: `exclude` has no value"),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err().to_string(), want);
@@ -974,7 +1037,7 @@ mod tests {
         assert_eq!(
             parse("host = a\nhost = b\n").unwrap_err().to_string(),
             "/etc/lc.conf:2: `host` is already set at /etc/lc.conf:1: give it once \
-             (only `path` and `field` may repeat)"
+             (only `path`, `exclude` and `field` may repeat)"
         );
     }
 

@@ -56,7 +56,10 @@ impl Collector<'_> {
             &mut self.dir_cache,
         );
         for pattern in self.dir_cache.take_newly_unmatched() {
-            log::info!("{} matches no file (yet); watching for it", show(&pattern));
+            log::warn!("{} matches no file (yet); watching for it", show(&pattern));
+        }
+        for notice in self.dir_cache.take_notices() {
+            log::warn!("{notice}");
         }
         self.unknown.clear();
         for p in std::mem::take(&mut self.problems) {

@@ -343,7 +343,7 @@ impl<'a> Collector<'a> {
         let shared = Shared::new(settings.host.as_bytes(), &settings.fields);
         let marks = salvage::Marks::new(&output, &settings, &shared);
         let mut c = Collector {
-            specs: settings.paths.iter().map(|p| Spec::new(p)).collect(),
+            specs: discover::compile(&settings.paths, &settings.excludes),
             buf: vec![0; READ_CHUNK],
             spans: Vec::new(),
             settings,
@@ -720,7 +720,7 @@ impl<'a> Collector<'a> {
                 log::warn!("reload: {unused}");
             }
             self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
-            self.specs = new.paths.iter().map(|p| Spec::new(p)).collect();
+            self.specs = discover::compile(&new.paths, &new.excludes);
             self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
             self.output.set_write_behind(self.settings.fsync);

@@ -10,6 +10,7 @@ mod cli;
 mod delivery;
 mod faults;
 mod fields;
+mod globs;
 mod hygiene;
 mod idle;
 mod logrotate;
