@@ -8,7 +8,7 @@
 //! This module neither opens log files nor knows offsets.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -233,9 +233,9 @@ pub fn compile(paths: &[PathBuf], excludes: &[PathBuf]) -> Vec<Spec> {
 pub struct Found {
     /// The path as derived from the PATH (not canonicalised).
     pub path: PathBuf,
-    /// For a pattern match: its directory, open, and its name in it, to look
-    /// at it without resolving the whole path.
-    pub at: Option<(Rc<File>, CString)>,
+    /// For a pattern match: its directory, open, to look at it by its name
+    /// (the path's last component) without resolving the whole path.
+    pub at: Option<Rc<File>>,
     /// Whether it was named literally (problems with it are worth a warning)
     /// rather than matched by a pattern.
     pub literal: bool,
@@ -908,10 +908,7 @@ impl Walk<'_> {
                 }
                 self.matched = true;
                 if self.seen.insert(file.clone()) {
-                    let at = node
-                        .open
-                        .as_ref()
-                        .and_then(|d| Some((Rc::clone(d), CString::new(name.as_slice()).ok()?)));
+                    let at = node.open.as_ref().map(Rc::clone);
                     self.found.push(Found {
                         path: file,
                         at,
@@ -1295,8 +1292,10 @@ mod tests {
             let want = fs::metadata(&f.path).unwrap();
             #[cfg(any(target_os = "linux", target_os = "android"))]
             {
-                let (dir, name) = f.at.as_ref().expect("looked up in its directory");
-                let got = crate::identity::stat_at(dir, name).unwrap();
+                let dir = f.at.as_ref().expect("looked up in its directory");
+                let name = f.path.file_name().unwrap().as_bytes();
+                let name = std::ffi::CString::new(name).unwrap();
+                let got = crate::identity::stat_at(dir, &name).unwrap();
                 assert_eq!((got.id.dev, got.id.ino), (want.dev(), want.ino()));
             }
             let _ = want;

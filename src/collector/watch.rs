@@ -90,12 +90,14 @@ impl Watch {
                 use std::os::fd::AsRawFd;
                 use std::os::unix::ffi::OsStrExt;
                 let start = self.names.len() as u32;
-                let dir = match &f.at {
-                    Some((dir, name)) => {
-                        self.names.extend_from_slice(name.as_bytes());
+                let name = f.path.file_name().map(|n| n.as_bytes());
+                let dir = match (&f.at, name) {
+                    // Names read from a directory hold no NUL.
+                    (Some(dir), Some(name)) if !name.contains(&0) => {
+                        self.names.extend_from_slice(name);
                         dir.as_raw_fd()
                     }
-                    None => {
+                    _ => {
                         // A path with a NUL in it cannot be looked at: the full
                         // look says so.
                         let path = CString::new(f.path.as_os_str().as_bytes()).unwrap_or_default();
@@ -134,8 +136,8 @@ impl Watch {
                 .get(i + 1)
                 .map_or(self.names.len(), |s| s.name as usize);
             // SAFETY: `rebuild` puts each name in `names` followed by one NUL
-            // and nothing else before the next slot's name; the names come
-            // from CStrings (no NUL inside).
+            // and nothing else before the next slot's name; the names hold no
+            // NUL (see there).
             let name = unsafe {
                 std::ffi::CStr::from_bytes_with_nul_unchecked(&self.names[slot.name as usize..end])
             };
