@@ -12,7 +12,6 @@
 //! back): everything is looked at in full once, then settles again.
 
 use std::collections::HashSet;
-use std::ffi::CString;
 use std::io;
 
 use crate::discover::Found;
@@ -100,7 +99,8 @@ impl Watch {
                     _ => {
                         // A path with a NUL in it cannot be looked at: the full
                         // look says so.
-                        let path = CString::new(f.path.as_os_str().as_bytes()).unwrap_or_default();
+                        let path = std::ffi::CString::new(f.path.as_os_str().as_bytes())
+                            .unwrap_or_default();
                         self.names.extend_from_slice(path.as_bytes());
                         libc::AT_FDCWD
                     }
