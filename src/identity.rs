@@ -206,7 +206,29 @@ pub fn kind(meta: &Metadata) -> Kind {
 /// Opens a log file for reading. O_NONBLOCK keeps a file that was swapped for a
 /// FIFO between stat and open from blocking the loop; it changes nothing for
 /// regular files. The caller checks with `fstat` that it got a regular file.
+///
+/// On Linux the read does not touch the file's access time (O_NOATIME) where
+/// that is allowed (the collector owns the file, or may act as if it did):
+/// a log file read as it is written would otherwise have its inode written
+/// back after every read. Once refused, it is not asked for again.
 pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static REFUSED: AtomicBool = AtomicBool::new(false);
+        if !REFUSED.load(Ordering::Relaxed) {
+            match OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOATIME)
+                .open(path)
+            {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    REFUSED.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+    }
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -308,6 +330,29 @@ pub fn quick_hash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn reading_a_log_file_of_ours_leaves_its_access_time_alone() {
+        use std::io::Read;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.log");
+        std::fs::write(&path, b"line\n").unwrap();
+        // Accessed before it was last modified: relatime would update it.
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let f = File::options().write(true).open(&path).unwrap();
+        f.set_times(std::fs::FileTimes::new().set_accessed(old))
+            .unwrap();
+        drop(f);
+        let mut text = String::new();
+        open_for_reading(&path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "line\n");
+        let accessed = std::fs::metadata(&path).unwrap().accessed().unwrap();
+        assert_eq!(accessed, old);
+    }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
