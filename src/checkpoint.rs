@@ -63,8 +63,9 @@ pub struct Entry {
     pub copies_until: Option<u64>,
     /// Unix time at which the file was fully delivered and let go, if it was.
     pub retired: Option<u64>,
-    /// The path it was followed under (as derived from PATH).
-    pub path: PathBuf,
+    /// The path it was followed under (as derived from PATH); shared with
+    /// the tracked file, so a save copies no path.
+    pub path: std::rc::Rc<Path>,
 }
 
 /// The output file as of the checkpoint: bytes past `length` were never confirmed.
@@ -292,7 +293,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
                     prior,
                     copies_until,
                     retired,
-                    path: PathBuf::from(OsString::from_vec(path)),
+                    path: PathBuf::from(OsString::from_vec(path)).into(),
                 });
             }
             "end" if fields.len() == 2 => {
@@ -572,7 +573,7 @@ mod tests {
             prior: None,
             copies_until: None,
             retired: None,
-            path: PathBuf::from(OsString::from_vec(path.to_vec())),
+            path: PathBuf::from(OsString::from_vec(path.to_vec())).into(),
         }
     }
 
@@ -714,7 +715,7 @@ mod tests {
                     prior: prior.map(|(len, hash, _)| Fingerprint { len, hash }),
                     copies_until: prior.and_then(|(_, _, until)| until),
                     retired,
-                    path: PathBuf::from(OsString::from_vec(path)),
+                    path: PathBuf::from(OsString::from_vec(path)).into(),
                 }).collect(),
             };
             prop_assert_eq!(parse(&render(&cp), "cp").unwrap(), cp);

@@ -571,7 +571,7 @@ impl Tracked {
 
     /// A file known from the checkpoint, not yet seen.
     pub fn from_entry(e: &Entry, format: Format) -> Tracked {
-        let mut t = Tracked::new(e.id, e.path.clone(), format, e.fingerprint, e.offset);
+        let mut t = Tracked::new(e.id, e.path.to_path_buf(), format, e.fingerprint, e.offset);
         t.born = e.born;
         t.size = e.size;
         if e.prior.is_some() || e.copies_until.is_some() {
@@ -624,7 +624,7 @@ impl Tracked {
                 _ if self.finished => Some(now),
                 _ => None,
             },
-            path: self.path.to_path_buf(),
+            path: self.shared_path(),
         }
     }
 

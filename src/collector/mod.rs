@@ -356,7 +356,7 @@ impl<'a> Collector<'a> {
             latest_by_path: HashMap::new(),
             missing_by_ino: HashMap::new(),
             next_seq: 0,
-            history: loaded.files.iter().map(|e| e.path.clone()).collect(),
+            history: loaded.files.iter().map(|e| e.path.to_path_buf()).collect(),
             first_cycle: true,
             first_look: identify::FirstLook {
                 known: loaded.files.len() as u64,
