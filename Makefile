@@ -39,6 +39,14 @@ SYSTEMD_TEST_ARGS ?=
 test-systemd: build
 	bash tests/systemd/run.sh $(SYSTEMD_TEST_ARGS)
 
+# The README's Kafka pipeline end to end (tests/kafka/run.sh): the collector
+# with `-o '|kcat -P ...'` into a tansu broker on 127.0.0.1, read back with
+# `kcat -C`, across a SIGTERM restart and a kill -9. Needs kcat and tansu
+# (or KAFKA_BROKER=host:port); a missing one fails. Not in CI.
+.PHONY: test-kafka
+test-kafka: build
+	bash tests/kafka/run.sh
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
