@@ -178,7 +178,8 @@ impl Output {
         }
     }
 
-    /// Writes the whole batch. A pipe or FIFO is written without blocking:
+    /// Writes the whole batch; a FIFO or a command's pipe in pieces of whole
+    /// lines (see `pipe_piece`). A pipe or FIFO is written without blocking:
     /// while it is full, `while_blocked` runs every 100 ms so the caller's
     /// housekeeping goes on (a stop is handled by the stop clock); when it
     /// answers false the write gives up with a `TimedOut` error to retry.
@@ -191,9 +192,11 @@ impl Output {
         if let Some(tail) = &mut self.tail {
             tail.before_write(&self.file, batch);
         }
+        let whole_lines = matches!(self.kind, Kind::Fifo | Kind::Command);
         let mut rest = batch;
         while !rest.is_empty() {
-            match self.file.write(rest) {
+            let piece = if whole_lines { pipe_piece(rest) } else { rest };
+            match self.file.write(piece) {
                 Ok(0) => return Err(self.classify(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     self.written += n as u64;
@@ -531,6 +534,21 @@ impl Output {
     }
 }
 
+/// The next write to a FIFO or a command's pipe: whole lines, at most
+/// `PIPE_BUF` bytes. Such a write is all or nothing, so the pipe never holds
+/// part of a line when the collector dies or abandons a write at shutdown:
+/// its reader, which then gets end-of-file, would take that part for a line
+/// (kcat sends it as a message). A line longer than `PIPE_BUF` goes at once
+/// to its end; only such a line can still be cut.
+fn pipe_piece(rest: &[u8]) -> &[u8] {
+    let head = &rest[..rest.len().min(libc::PIPE_BUF)];
+    let end = match memchr::memrchr(b'\n', head) {
+        Some(i) => i + 1,
+        None => memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1),
+    };
+    &rest[..end]
+}
+
 /// Waits up to `ms` milliseconds for `file` to take more bytes.
 fn wait_writable(file: &File, ms: i32) {
     let mut fds = libc::pollfd {
@@ -663,5 +681,32 @@ fn open_fifo_once(path: &Path) -> Result<Option<File>, Error> {
             context: format!("cannot open FIFO {}", show(path)),
             source: e,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_pieces_are_whole_lines_of_at_most_pipe_buf_bytes() {
+        let line = |n: usize| {
+            let mut l = vec![b'x'; n - 1];
+            l.push(b'\n');
+            l
+        };
+        let max = libc::PIPE_BUF;
+        // Lines that fit: as many as PIPE_BUF holds, exactly PIPE_BUF too.
+        let small = [line(10), line(20), line(max)].concat();
+        assert_eq!(pipe_piece(&small).len(), 30);
+        assert_eq!(pipe_piece(&small[30..]).len(), max);
+        let many = line(100).repeat(100);
+        assert_eq!(pipe_piece(&many).len(), max / 100 * 100);
+        // A longer line goes at once, to its end.
+        let long = [line(max + 1), line(5)].concat();
+        assert_eq!(pipe_piece(&long).len(), max + 1);
+        // No newline at all (not sent by the collector): everything.
+        assert_eq!(pipe_piece(b"abc").len(), 3);
+        assert_eq!(pipe_piece(b"a\nbc").len(), 2);
     }
 }

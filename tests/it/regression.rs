@@ -2,7 +2,7 @@
 //! code it was written against and passes once the defect is fixed.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -365,4 +365,105 @@ fn an_unreadable_current_directory_is_not_taken_for_the_absence_of_files_a_bare_
     // `*.log` lists `.`: the files it matched have no directory in their
     // path, and were not recognised as being in the unreadable one.
     through_an_unreadable_directory("*.log", true);
+}
+
+/// 20,000 lines of 37 bytes: 740,000 bytes, more than a pipe holds, and a
+/// full 64 KiB pipe ends inside a line (65,536 = 37 * 1,771 + 9).
+fn pipe_test_lines() -> Vec<u8> {
+    let all: Vec<u8> = (1..=20_000)
+        .flat_map(|i| format!("pipe line {i:08} xxxxxxxxxxxxxxxxx\n").into_bytes())
+        .collect();
+    assert_eq!(all.len(), 20_000 * 37);
+    all
+}
+
+/// Bytes waiting in the pipe behind `fd`.
+fn pipe_unread(fd: &fs::File) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer we pass.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Once the pipe behind `fd` is full (within one atomic write), kills the
+/// collector: what is left in the pipe is what its reader gets before EOF.
+fn kill_once_the_pipe_is_full(d: Daemon, fd: &fs::File) {
+    let full = wait_until("the pipe full", || {
+        (pipe_unread(fd) > 65_536 - 4_096).then_some(())
+    });
+    assert!(
+        full.is_some(),
+        "the pipe never filled; unread {}",
+        pipe_unread(fd)
+    );
+    d.kill9();
+}
+
+/// What a reader got from a collector killed mid-write: whole lines only.
+fn assert_whole_lines_of(got: &[u8], all: &[u8]) {
+    assert!(!got.is_empty(), "the reader got nothing");
+    assert!(
+        got.ends_with(b"\n") && all.starts_with(got),
+        "the reader got {} bytes ending in {:?}: part of a line",
+        got.len(),
+        String::from_utf8_lossy(&got[got.len().saturating_sub(40)..])
+    );
+}
+
+#[test]
+fn a_fifo_reader_gets_no_part_of_a_line_when_the_collector_is_killed_mid_write() {
+    // The reader takes nothing until the collector is dead, then reads to
+    // end-of-file; a torn last line would reach it as a line of its own.
+    let s = Scenario::new();
+    s.mkfifo("out.fifo");
+    let all = pipe_test_lines();
+    s.write("a.log", &all);
+    let mut reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.path("out.fifo"))
+        .expect("open the FIFO for reading");
+    let d = s.spawn(&["-i", "20ms", "-o", "out.fifo", "a.log"]);
+    kill_once_the_pipe_is_full(d, &reader);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut got).expect("read the FIFO");
+    assert_whole_lines_of(&got, &all);
+}
+
+#[test]
+fn an_output_command_gets_no_part_of_a_line_when_the_collector_is_killed_mid_write() {
+    // The command reads only once `go` exists; meanwhile its pipe fills.
+    // kcat, for one, sends what it holds at end-of-file as a message. It
+    // lets go of the collector's stdout and stderr, which the test reads to
+    // their end once the collector is killed.
+    let s = Scenario::new();
+    let all = pipe_test_lines();
+    s.write("a.log", &all);
+    let d = s.spawn(&[
+        "-i",
+        "20ms",
+        "-o",
+        "|exec > /dev/null 2>&1; while [ ! -e go ]; do sleep 0.01; done; cat > got.tmp && mv got.tmp got.txt",
+        "a.log",
+    ]);
+    let command = wait_until("the output command", || {
+        let path = format!("/proc/{}/task/{}/children", d.pid(), d.pid());
+        let children = fs::read_to_string(path).unwrap_or_default();
+        children.split_whitespace().next()?.parse::<i32>().ok()
+    })
+    .expect("the collector started no output command");
+    // A descriptor of our own on the command's stdin, to see how full it is.
+    let pipe = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{command}/fd/0"))
+        .expect("open the command's stdin");
+    kill_once_the_pipe_is_full(d, &pipe);
+    drop(pipe);
+    s.write("go", b"");
+    let got = wait_until("what the command read", || fs::read(s.path("got.txt")).ok())
+        .expect("the command never wrote got.txt");
+    assert_whole_lines_of(&got, &all);
 }

@@ -448,22 +448,39 @@ settle "phase 2"
 stop_and_read "phase 2"
 check_exactly_once "phase 2" "SIGTERM while r.log was written and rotated $(ls "$tmp/logs" | grep -c '^r\.log\.') times, lines written while stopped"
 
-# Phase 3: kill -9 while a writer appends; the kcat it leaves behind gets
-# EOF and should send what it holds and exit by itself.
+# Bytes read so far by the processes of the output command's group.
+kcat_read() {
+  local p n sum=0
+  for p in $(ps -e -o pid=,pgid= | awk -v g="$group" '$2 == g { print $1 }'); do
+    n=$(awk '/^rchar:/ { print $2 }' "/proc/$p/io" 2>/dev/null) || n=0
+    sum=$((sum + ${n:-0}))
+  done
+  echo "$sum"
+}
+
+# Phase 3: kill -9 while a writer appends and the collector works through
+# a backlog of 27 MB: once kcat has read 4 MB of it, so that the kill
+# falls between a write and its checkpoint. The kcat left behind gets EOF
+# and should send what it holds and exit by itself.
 start_collector
 paced k.log 3000 300
 sleep 3
 group=$(ps -o pid= --ppid "$collector_pid" | head -n 1 | tr -d " ")
 groups+=("$group")
+before=$(kcat_read)
+burst backlog.log 150000
+until=$((SECONDS + 20))
+while [ $(($(kcat_read) - before)) -lt 4000000 ] && [ "$SECONDS" -lt "$until" ]; do sleep 0.01; done
 kill -KILL "$collector_pid"
-wait "$collector_pid" 2>/dev/null || true
+read_at_kill=$(($(kcat_read) - before))
+t=$(date +%s.%N)
+{ wait "$collector_pid" || true; } 2>/dev/null
 declare -A at_kill
 # Non-empty lines, as compare numbers them.
 for f in "$tmp"/logs/*; do at_kill[$(basename "$f")]=$(LC_ALL=C grep -c . "$f" || true); done
 burst a.log 2000
-t=$(date +%s.%N)
 if wait_for 30 '! group_alive "$group"'; then
-  kcat_note="the kcat left by the killed collector sent what it held and exited by itself, $(echo "$(date +%s.%N) $t" | awk '{printf "%.1f", $1 - $2}') s after the lines written while the collector was down"
+  kcat_note="the kcat left by the killed collector sent what it held and exited by itself, $(echo "$(date +%s.%N) $t" | awk '{printf "%.1f", $1 - $2}') s after the kill"
 else
   kcat_note="the kcat left by the killed collector was still running 30 s later (ended by the test)"
   kill -TERM -- "-$group" 2>/dev/null || true
@@ -496,7 +513,7 @@ else
   fail "phase 3: $all_lines lines written, $(wc -l < "$tmp/consumed") consumed: $(IFS=,; echo "${problems[*]}")"
   grep '^file ' "$tmp/compare" | sed 's/^/    /'
 fi
-echo "    $kcat_note"
+echo "    $kcat_note; kcat had read $((read_at_kill / 1000000)) MB of the 27 MB backlog at the kill"
 echo "    $all_empty empty line(s) written and, as expected, not in the topic: kcat -P sends no message for an empty line"
 
 restarts=$(grep -c 'output command .* started it again' "$tmp/collector.log" || true)
