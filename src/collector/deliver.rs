@@ -196,6 +196,15 @@ impl Collector<'_> {
                 return false;
             }
         };
+        self.rechecked(seq, change, head)
+    }
+
+    /// Carries out what a re-check of open file `seq` found: how its size
+    /// changed and what its head (or the bytes before its offset) says.
+    /// Returns whether it is to be read now.
+    fn rechecked(&mut self, seq: u64, change: Change, head: HeadCheck) -> bool {
+        let first = self.first_cycle;
+        let t = self.files.get_mut(&seq).expect("still tracked");
         // A truncation: when it was seen tells later copies from generations.
         let changed = match (change, head) {
             (Change::Truncated, _) | (_, HeadCheck::Other(_)) => t
@@ -359,29 +368,20 @@ impl Collector<'_> {
     /// in the old one's place, read from its start. Returns false if that
     /// could not be told (a failed read).
     fn rewritten(&mut self, seq: u64) -> bool {
-        let first = self.first_cycle;
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let t = self.files.get(&seq).expect("still tracked");
         let Some(file) = t.file() else {
             return false;
         };
-        let head = identity::fingerprint(file, t.size());
-        let changed = file.metadata().ok().and_then(|m| identity::changed(&m));
-        let fingerprint = match head {
-            Ok(fingerprint) => fingerprint,
+        match identity::fingerprint(file, t.size()) {
+            Ok(fingerprint) => {
+                self.rechecked(seq, Change::Grew, HeadCheck::Other(fingerprint));
+                true
+            }
             Err(e) => {
                 self.read_failed(seq, e);
-                return false;
+                false
             }
-        };
-        let recheck = Observation::Recheck {
-            change: Change::Grew,
-            head: HeadCheck::Other(fingerprint),
-            changed,
-        };
-        let transition = tracker::decide(t, &recheck, first);
-        let events = t.apply(transition);
-        self.emit(events);
-        true
+        }
     }
 
     /// Copies the whole lines at the start of file `seq`'s backlog to the

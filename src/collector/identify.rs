@@ -589,7 +589,7 @@ impl Collector<'_> {
 
     /// File `seq`, `t`, was taken out of `files`: what it still held is
     /// lost, and the maps forget it.
-    fn forgotten(&mut self, seq: u64, t: &Tracked) {
+    pub(super) fn forgotten(&mut self, seq: u64, t: &Tracked) {
         self.emit(t.forget());
         self.unsettled.remove(&seq);
         self.by_id.remove(&t.id());

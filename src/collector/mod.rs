@@ -627,15 +627,9 @@ impl<'a> Collector<'a> {
             })
             .collect();
         for seq in expired {
-            let Some(t) = self.files.remove(&seq) else {
-                continue;
-            };
-            self.unsettled.remove(&seq);
-            self.by_id.remove(&t.id());
-            if self.latest_by_path.get(t.path()) == Some(&seq) {
-                self.latest_by_path.remove(t.path());
+            if let Some(t) = self.files.remove(&seq) {
+                self.forgotten(seq, &t);
             }
-            self.dirty = true;
         }
     }
 
