@@ -48,7 +48,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::identity::{fnv1a, FileId};
+use crate::identity::{fnv1a, read_full_at, FileId};
 
 const MAGIC: &str = "log-collector-output-tail 1";
 /// The header's fixed size: the bytes `X` follow it.
@@ -158,8 +158,8 @@ fn same_prefix(a: &File, at: u64, b: &File, b_at: u64, len: u64) -> io::Result<u
         let n = usize::try_from(len - done)
             .unwrap_or(usize::MAX)
             .min(COMPARE_CHUNK);
-        let got = read_up_to(a, &mut x[..n], at + done)?;
-        let got = read_up_to(b, &mut y[..got], b_at + done)?;
+        let got = read_full_at(a, &mut x[..n], at + done)?;
+        let got = read_full_at(b, &mut y[..got], b_at + done)?;
         match x[..got].iter().zip(&y[..got]).position(|(p, q)| p != q) {
             Some(i) => return Ok(done + i as u64),
             None if got < n => return Ok(done + got as u64),
@@ -175,13 +175,8 @@ fn reference_head(src: &File, offset: u64, len: u64) -> io::Result<u64> {
     let want = usize::try_from(len)
         .unwrap_or(usize::MAX)
         .min(REFERENCE_HEAD);
-    let got = read_up_to(src, &mut head[..want], offset)?;
+    let got = read_full_at(src, &mut head[..want], offset)?;
     Ok(fnv1a(&head[..got]))
-}
-
-/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
-fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    crate::identity::read_full_at(file, buf, offset)
 }
 
 /// What a `copying` record holds after its header: part of a log file.
