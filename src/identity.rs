@@ -24,6 +24,11 @@ pub fn changed(meta: &Metadata) -> Option<u64> {
     nanos(meta.ctime(), meta.ctime_nsec())
 }
 
+/// The modification time in ns since the epoch.
+pub fn modified(meta: &Metadata) -> Option<u64> {
+    nanos(meta.mtime(), meta.mtime_nsec())
+}
+
 /// A time as seconds and nanoseconds since the epoch, in nanoseconds; None
 /// before the epoch or past what 64 bits hold.
 fn nanos(secs: i64, nsecs: i64) -> Option<u64> {

@@ -373,6 +373,16 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
                 changed,
             },
         ) => match head {
+            // Born with the file known: the same file, truncated and
+            // rewritten while not looked at.
+            HeadCheck::Other(fingerprint) if t.born.is_some() && born == t.born => {
+                Transition::ResumeTruncated {
+                    size,
+                    born,
+                    fingerprint,
+                    changed,
+                }
+            }
             HeadCheck::Other(_) => Transition::Recycled,
             HeadCheck::Same(fingerprint) if t.cursor.offset > size => Transition::ResumeTruncated {
                 size,
@@ -733,6 +743,17 @@ impl Tracked {
         self.waits_for
     }
 
+    /// Waits for file `seq` to be read up to `mark` first (see `waits_for`).
+    pub fn wait_for(&mut self, predecessor: (u64, u64)) {
+        self.waits_for = Some(predecessor);
+    }
+
+    /// Taken up at its offset right after a cut piece of a long line.
+    pub fn resumed_after_cut(mut self, after_cut: bool) -> Tracked {
+        self.cursor = Cursor::at(self.cursor.offset, after_cut);
+        self
+    }
+
     pub fn stop_waiting(&mut self) {
         self.waits_for = None;
     }
@@ -1035,11 +1056,18 @@ impl Tracked {
         let offset = self.cursor.offset;
         Some(match transition {
             Transition::Resume { .. } => (Debug, format!("resuming {path} at offset {offset}")),
-            Transition::ResumeTruncated { size, .. } => (
+            Transition::ResumeTruncated { size, .. } if *size < offset => (
                 Warn,
                 format!(
                     "{path} was truncated (size {size} < checkpointed offset {offset}); \
                      reading it again from the start"
+                ),
+            ),
+            Transition::ResumeTruncated { .. } => (
+                Warn,
+                format!(
+                    "{path} has new content at its start (truncated and rewritten while \
+                     not looked at); reading it again from the start"
                 ),
             ),
             Transition::CameBack { .. } => (
@@ -1436,7 +1464,11 @@ mod tests {
                 Transition::Resume { size: 30, born: Some(1), fingerprint: fp(8, 7), after_cut: false }),
             ((retired, 5, 5, 5, false, false, false), reappeared(7, same, Some(b'\n')),
                 Transition::Resume { size: 7, born: Some(1), fingerprint: fp(8, 7), after_cut: false }),
-            ((retired, 5, 5, 5, false, false, false), reappeared(7, other, None), Transition::Recycled),
+            ((retired, 5, 5, 5, false, false, false), reappeared(7, other, None),
+                Transition::ResumeTruncated { size: 7, born: Some(1), fingerprint: fp(8, 3), changed: Some(6) }),
+            ((retired, 5, 5, 5, false, false, false),
+                Observation::Reappeared { size: 7, born: Some(2), head: other, byte_before: None, changed: None },
+                Transition::Recycled),
             ((following, 5, 5, 5, true, false, false), Observation::NotSeen, Transition::RotatedAway),
             ((following, 5, 5, 5, false, false, false), Observation::NotSeen, Transition::LookBeside),
             ((missing, 5, 5, 5, false, false, true), Observation::NotSeen, Transition::LookBeside),

@@ -81,6 +81,7 @@ impl Collector<'_> {
             self.settle();
         }
         self.looks += 1;
+        let look_started = SystemTime::now();
         let mut fresh_ids = IdSet::default();
         self.listings.clear();
         let found = std::mem::take(&mut self.found);
@@ -137,6 +138,13 @@ impl Collector<'_> {
                 self.track_new(&path, look);
             }
         }
+        // Files are stamped by a clock that lags the one read here by up
+        // to a scheduler tick.
+        const CLOCK_LAG: Duration = Duration::from_millis(20);
+        self.born_after = look_started
+            .checked_sub(CLOCK_LAG)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
     }
 
     /// Settles the files looked at in full in the last look that had
@@ -404,7 +412,10 @@ impl Collector<'_> {
                 None => None,
             };
             let in_bounds = match (bounds, born) {
-                (Some((after, before)), Some(b)) => after <= b && b <= before,
+                (Some((after, before)), Some(b)) => {
+                    let after = after.max(self.born_after.unwrap_or(0));
+                    after <= b && b <= before
+                }
                 _ => false,
             };
             if recycled.is_none() && !in_bounds {
@@ -529,8 +540,12 @@ impl Collector<'_> {
                 };
                 let size = meta.len();
                 let head = match identity::recheck(&file, size, t.fingerprint()) {
-                    Ok(Some(fp)) => HeadCheck::Same(fp),
-                    Ok(None) => HeadCheck::Other(t.fingerprint()),
+                    Ok(Some(fp)) => Ok(HeadCheck::Same(fp)),
+                    Ok(None) => identity::fingerprint(&file, size).map(HeadCheck::Other),
+                    Err(e) => Err(e),
+                };
+                let head = match head {
+                    Ok(head) => head,
                     Err(e) => return self.unreadable(path, e),
                 };
                 let reappeared = Observation::Reappeared {
@@ -546,6 +561,16 @@ impl Collector<'_> {
         };
         match transition {
             Transition::Recycled => self.replace_recycled(seq, path, look),
+            Transition::ResumeTruncated { .. } if t.state() == State::Missing => {
+                let copy = self.copy_beside(seq, path);
+                let t = self.files.get_mut(&seq).expect("looked at above");
+                let events = t.apply(transition);
+                if let Some(copy) = copy {
+                    t.wait_for(copy);
+                }
+                self.emit(events);
+                self.warned.remove(path);
+            }
             transition => {
                 let resumed = matches!(
                     transition,
@@ -560,6 +585,69 @@ impl Collector<'_> {
         }
     }
 
+    /// File `seq` from the checkpoint, found truncated at its path at
+    /// start-up: copytruncate ran while the collector was stopped. The copy
+    /// beside it (starting as the file did, longer than the checkpointed
+    /// offset) holds what was written after that offset: it is taken on at
+    /// the offset, to be read before the file. Returns the copy's sequence
+    /// number and size, for the file to wait for.
+    fn copy_beside(&mut self, seq: u64, path: &Path) -> Option<(u64, u64)> {
+        let t = self.files.get(&seq)?;
+        let (fingerprint, offset, until) = (t.fingerprint(), t.offset(), t.copies_until());
+        // An empty head would match every file: it tells nothing.
+        if offset == 0 || fingerprint.len == 0 {
+            return None;
+        }
+        // The newest match: older copies (earlier copytruncates, shifted to
+        // higher numbers) start the same way.
+        let mut copy: Option<(Option<u64>, PathBuf, fs::Metadata, bool)> = None;
+        for candidate in self.siblings(path).unwrap_or_default() {
+            let Ok(meta) = fs::metadata(&candidate) else {
+                continue;
+            };
+            let (id, size, born) = (FileId::of(&meta), meta.len(), identity::born(&meta));
+            // Born before the last truncation seen: a copy read before.
+            let older = born.zip(until).is_some_and(|(b, until)| b <= until);
+            if !meta.is_file() || size <= offset || older || self.by_id.contains_key(&id) {
+                continue;
+            }
+            if copy.as_ref().is_some_and(|(newest, ..)| born <= *newest) {
+                continue;
+            }
+            let Some(file) = open_verified(&candidate, id) else {
+                continue;
+            };
+            if !matches!(identity::recheck(&file, size, fingerprint), Ok(Some(_))) {
+                continue;
+            }
+            let after_cut = byte_before(&file, offset, size).is_some_and(|b| b != b'\n');
+            copy = Some((born, candidate, meta, after_cut));
+        }
+        let (born, at, meta, after_cut) = copy?;
+        log::info!(
+            "{} was copied to {} and truncated while the collector was stopped \
+             (copytruncate); reading the copy from offset {offset} first",
+            show(path),
+            show(&at)
+        );
+        let (id, size) = (FileId::of(&meta), meta.len());
+        let copy = Tracked::new(
+            id,
+            path.to_path_buf(),
+            self.settings.format,
+            fingerprint,
+            offset,
+        )
+        .taken_on(size, born, &at, None, None)
+        .resumed_after_cut(after_cut);
+        let copy_seq = self.insert(copy);
+        // The file at the path stays the newest generation there.
+        if let Some(t) = self.files.get(&seq) {
+            self.latest_by_path.insert(t.shared_path(), seq);
+        }
+        Some((copy_seq, size))
+    }
+
     /// Same inode, other content: the file we knew was deleted and its inode
     /// reused, or it was truncated and rewritten. What it still held is not
     /// delivered; the file there now is read from 0.
@@ -569,7 +657,17 @@ impl Collector<'_> {
         };
         log::debug!("{} is a new file on a recycled inode", show(path));
         self.forgotten(seq, &t);
-        self.track_new(path, look);
+        // Generations between the one known and the one on its inode now
+        // (created and rotated away between two looks, or while stopped) go
+        // first: the file known is their predecessor.
+        if t.path() == path {
+            let heads =
+                [Some(t.fingerprint()), t.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
+            self.track_between(path, t.born().zip(look.born), heads, t.copies_until());
+            self.track_at(path, path, look);
+        } else {
+            self.track_new(path, look);
+        }
         let changed = fs::metadata(path).ok().and_then(|m| identity::changed(&m));
         if let Some(new) = self
             .by_id
@@ -594,7 +692,19 @@ impl Collector<'_> {
         self.unsettled.remove(&seq);
         self.by_id.remove(&t.id());
         if self.latest_by_path.get(t.path()) == Some(&seq) {
-            self.latest_by_path.remove(t.path());
+            // The next generation goes after the one this one waited for:
+            // forgetting a generation must not let a later one jump the queue.
+            match t
+                .waits_for()
+                .filter(|(pseq, _)| self.files.contains_key(pseq))
+            {
+                Some((pseq, _)) => {
+                    self.latest_by_path.insert(t.shared_path(), pseq);
+                }
+                None => {
+                    self.latest_by_path.remove(t.path());
+                }
+            }
         }
         self.dirty = true;
     }
@@ -652,9 +762,6 @@ impl Collector<'_> {
             .is_ok_and(|m| m.file_type().is_symlink())
             .then(|| fs::canonicalize(at).ok())
             .flatten();
-        // The descriptor is not kept: reading opens it when its turn comes, so
-        // thousands of new files do not hold thousands of descriptors at once.
-        drop(file);
         // The lines an older file of the same path holds now go out first.
         let predecessor = self
             .latest_by_path
@@ -671,7 +778,17 @@ impl Collector<'_> {
         if waits_for.is_some() {
             self.stats.rotations += 1;
         }
-        let t = Tracked::new(
+        // The descriptor is not kept: reading opens it when its turn comes, so
+        // thousands of new files do not hold thousands of descriptors at once.
+        // A file that waits for its predecessor keeps it (within the budget):
+        // deleted while it waits, it is still read, and its inode is not
+        // given to the generation after it.
+        let keep = waits_for.is_some() && self.open_count < self.max_open;
+        let file = keep.then_some(file);
+        if keep {
+            self.open_count += 1;
+        }
+        let mut t = Tracked::new(
             id,
             path.to_path_buf(),
             self.settings.format,
@@ -679,6 +796,9 @@ impl Collector<'_> {
             offset,
         )
         .taken_on(size, look.born, at, target, waits_for);
+        if let Some(file) = file {
+            t.attach(file);
+        }
         // At start-up there may be thousands: one line sums them up
         // (`FirstLook`). A file that appears later gets a line of its own.
         let level = if self.first_cycle {

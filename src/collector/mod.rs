@@ -98,6 +98,12 @@ struct Collector<'a> {
     /// Files not found since start-up, by inode (see `resume_moved`).
     missing_by_ino: HashMap<u64, u64>,
     next_seq: u64,
+    /// The earliest birth time (ns) a generation created and rotated away
+    /// since the last look can have: a sibling born before was there then.
+    /// At start-up the time the checkpoint was saved; later the start of
+    /// the previous look, less the lag of the clock the kernel stamps files
+    /// with.
+    born_after: Option<u64>,
     /// Paths named in the checkpoint at start-up (for `--from-end`).
     history: HashSet<PathBuf>,
     first_cycle: bool,
@@ -342,6 +348,9 @@ impl<'a> Collector<'a> {
         let per_path_wanted = settings.stats_file.is_some();
         let shared = Shared::new(settings.host.as_bytes(), &settings.fields);
         let marks = salvage::Marks::new(&output, &settings, &shared);
+        let born_after = fs::metadata(store.path())
+            .ok()
+            .and_then(|m| identity::modified(&m));
         let mut c = Collector {
             specs: discover::compile(&settings.paths, &settings.excludes),
             buf: vec![0; READ_CHUNK],
@@ -356,6 +365,7 @@ impl<'a> Collector<'a> {
             latest_by_path: HashMap::new(),
             missing_by_ino: HashMap::new(),
             next_seq: 0,
+            born_after,
             history: loaded.files.iter().map(|e| e.path.to_path_buf()).collect(),
             first_cycle: true,
             first_look: identify::FirstLook {

@@ -470,6 +470,9 @@ impl Output {
                 Ok(())
             }
             Kind::Device => self.reopen(stop).map(|_| ()),
+            // Once stopping began, a command is never started again: the
+            // new one would outlive the collector.
+            Kind::Command if stop() => Ok(()),
             Kind::Command => self.restart_command(),
             Kind::Stdout => Ok(()),
         }

@@ -13,6 +13,7 @@ mod fields;
 mod globs;
 mod hygiene;
 mod idle;
+mod lifecycle;
 mod logrotate;
 mod model;
 mod newcomer;

@@ -23,9 +23,9 @@
 //! appended, and then lets it go; older files first.
 //!
 //! What that loses, as documented: the unread rest of a file deleted (or
-//! rotated past the three kept) before a run read it; for copytruncate, what
-//! was written since the last run (it is only in the copy, which is never
-//! read); the second half of a line whose first half went out with a newline
+//! rotated past the three kept) before a run read it; for copytruncate of a
+//! file whose head is unknown (nothing of it read yet), what was written
+//! since the last run (it is only in the copy); the second half of a line whose first half went out with a newline
 //! added when its file was drained; and a file that was never at `app.log`
 //! while a run looked (rotated twice between runs: a literal path shows the
 //! collector only the current file, and only files it followed are looked
@@ -228,6 +228,31 @@ struct Collector {
     delivered: Vec<u8>,
 }
 
+/// The copytruncate copy of entry `e`'s file beside the path: a file no
+/// entry names, born after the last truncation seen, that starts like the
+/// file and is longer than its offset; the newest of them.
+fn copy_of(e: &Entry, w: &World, entries: &[Entry]) -> Option<usize> {
+    if e.offset == 0 || e.head.is_empty() {
+        return None;
+    }
+    w.rotated
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&fid| {
+            let f = &w.files[fid];
+            let older =
+                f.id.born
+                    .zip(e.copies_until)
+                    .is_some_and(|(b, until)| b <= until);
+            !older
+                && f.content.len() > e.offset
+                && f.content.starts_with(&e.head)
+                && !entries.iter().any(|x| x.id.ino == f.id.ino)
+        })
+        .max_by_key(|&fid| w.files[fid].id.born)
+}
+
 /// Whether a file is the one an entry names: same inode, same birth time
 /// where both are known, and the head seen so far unchanged.
 fn is_file(e: &Entry, f: &MFile) -> bool {
@@ -256,9 +281,13 @@ impl Collector {
     /// One `--once` run: returns what it writes, and notes for the trace.
     ///
     /// 1. The file at `app.log`, if it is the file of an entry, is resumed at
-    ///    that entry's offset; another file on an entry's inode (recycled,
-    ///    or truncated and rewritten) replaces the entry and is read from 0,
-    ///    as is a file no entry names.
+    ///    that entry's offset; the same file truncated in place (same inode
+    ///    and birth, another head) is read from 0 after the rest of its
+    ///    copy beside it (`copy_of`); another file on an entry's inode
+    ///    (recycled) replaces the entry and is read from 0, as is a file no
+    ///    entry names. Generations born after the checkpoint was saved
+    ///    (`saved_at`) and after the newest file followed, before the file
+    ///    at `app.log`, go before it.
     /// 2. Each other entry not let go is looked for among `app.log.N` by its
     ///    identity. Found, it is drained from its offset to its end, a final
     ///    partial line with a newline added, and let go. Not found, it is
@@ -270,12 +299,18 @@ impl Collector {
     /// A file beside the path is taken for an entry only by its whole
     /// identity: a file on a recycled inode whose start is the head of a
     /// checkpointed file, but whose birth time differs, is another file.
-    fn run(&mut self, w: &World, live_path: &Path, notes: &mut Vec<String>) -> Vec<u8> {
+    fn run(
+        &mut self,
+        w: &World,
+        live_path: &Path,
+        saved_at: Option<u128>,
+        notes: &mut Vec<String>,
+    ) -> Vec<u8> {
         let live = w.live.map(|fid| (fid, &w.files[fid]));
         let mut at_live = None;
         let mut replaced_head = None;
         let mut replaced_until = None;
-        let mut replaced_newest = false;
+        let mut replaced_newest: Option<Entry> = None;
         if let Some((fid, f)) = live {
             if let Some(i) = self.entries.iter().position(|e| e.id.ino == f.id.ino) {
                 let e = &mut self.entries[i];
@@ -290,6 +325,38 @@ impl Collector {
                     e.retired = false;
                     e.id = f.id;
                     at_live = Some(i);
+                } else if e.id.born.is_some() && same_birth(e.id, f.id) {
+                    // Born with it: the same file, truncated in place while
+                    // no run looked (copytruncate). Read from 0, after the
+                    // rest of the copy beside it.
+                    notes.push(format!(
+                        "{LIVE} (g{fid:03}) is g{:03} truncated in place: read from 0",
+                        e.fid
+                    ));
+                    let copy = copy_of(&self.entries[i], w, &self.entries);
+                    let e = &mut self.entries[i];
+                    let (head, offset) = (std::mem::take(&mut e.head), e.offset);
+                    e.copies_until = changed_at(live_path).or(e.copies_until);
+                    e.prior_head = Some(head.clone());
+                    (e.offset, e.size, e.retired, e.id, e.fid) = (0, 0, false, f.id, fid);
+                    at_live = Some(i);
+                    if let Some(cfid) = copy {
+                        let c = &w.files[cfid];
+                        self.entries.insert(
+                            i,
+                            Entry {
+                                id: c.id,
+                                prior_head: None,
+                                copies_until: None,
+                                head,
+                                offset,
+                                size: c.content.len(),
+                                retired: false,
+                                fid: cfid,
+                            },
+                        );
+                        at_live = Some(i + 1);
+                    }
                 } else {
                     notes.push(format!(
                         "{LIVE} (g{fid:03}) is on the inode of g{:03} but another file",
@@ -299,9 +366,12 @@ impl Collector {
                         replaced_head = Some(e.head.clone());
                         replaced_until = changed_at(live_path).or(e.copies_until);
                     }
-                    // The newest file followed is what later generations are
-                    // told apart from; with it replaced there is none.
-                    replaced_newest = i + 1 == self.entries.len();
+                    // The file replaced is the newest file followed: later
+                    // generations are told apart from it.
+                    let newest = i + 1 == self.entries.len();
+                    if newest {
+                        replaced_newest = Some(self.entries[i].clone());
+                    }
                     self.entries.remove(i);
                 }
             }
@@ -333,11 +403,7 @@ impl Collector {
         let mut between: Vec<(u128, usize, usize)> = Vec::new();
         // Entries whose inode a generation read as between took.
         let mut replaced: Vec<usize> = Vec::new();
-        let newest = if replaced_newest {
-            None
-        } else {
-            self.entries.last()
-        };
+        let newest = replaced_newest.as_ref().or(self.entries.last());
         if let (Some((_, lf)), None, Some(p)) = (live, at_live, newest) {
             if let (Some(after), Some(before)) = (p.id.born, lf.id.born) {
                 for (k, fid) in w.rotated.iter().enumerate() {
@@ -357,6 +423,8 @@ impl Collector {
                     let starts_like = |h: &Vec<u8>| !h.is_empty() && f.content.starts_with(h);
                     let like_p =
                         starts_like(&p.head) || p.prior_head.as_ref().is_some_and(starts_like);
+                    // Born before the checkpoint was saved: there at the last run.
+                    let after = after.max(saved_at.unwrap_or(0));
                     let in_bounds = known.is_none() && after <= b && b <= before;
                     let copy_before = p.copies_until.is_some_and(|until| b <= until);
                     if (in_bounds || recycled.is_some()) && !like_p && !copy_before {
@@ -749,6 +817,10 @@ impl Case {
         let cp = self.s.checkpoint_path();
         let out_path = self.s.path("out.txt");
         let saved = fs::read(&cp).ok();
+        let saved_at = fs::metadata(&cp).ok().map(|m| {
+            let ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+            u128::try_from(ns).unwrap_or(0)
+        });
         let out_existed = out_path.exists();
         let r = self.s.once(ARGS);
         if r.code() != 0 || r.stderr.contains("panicked") {
@@ -763,7 +835,9 @@ impl Case {
         // What the model says this run delivers.
         let mut next = self.collector.clone();
         let mut notes = Vec::new();
-        let written = next.run(&self.world, &self.s.path(LIVE), &mut notes).len();
+        let written = next
+            .run(&self.world, &self.s.path(LIVE), saved_at, &mut notes)
+            .len();
         for note in notes {
             self.note(note);
         }

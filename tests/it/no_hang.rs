@@ -300,3 +300,47 @@ fn once_gives_up_on_a_fifo_whose_reader_stops_reading() {
     );
     reader.join().unwrap();
 }
+
+/// Issue: a `|COMMAND` was started again during shutdown and outlived the
+/// collector.
+///
+///     seq 1 200000 >big.log; log-collector -i 50ms -o '|exec sleep 300' big.log &
+///     sleep 1.5; kill -TERM $!
+///
+/// logged "killed by signal 15; started it again" and left a new sleeper
+/// running after the exit.
+#[test]
+fn a_command_is_not_started_again_once_stopping_began() {
+    if !have_proc() {
+        return;
+    }
+    let s = Scenario::new();
+    s.write("big.log", &a_few_mib());
+    // Never reads: the collector's write waits on a full pipe when the stop comes.
+    let d = s.spawn(&[
+        "-i",
+        "50ms",
+        "-o",
+        "|exec >/dev/null 2>&1; echo $$ >> sh.pid; exec sleep 300",
+        "big.log",
+    ]);
+    let _cleanup = Groups(s.path("sh.pid"));
+    let first = pids(&s, "sh.pid", 1)[0];
+    // A USR1 is answered while the output blocks: then the pipe is full.
+    let blocked = wait_until("the output blocks", || {
+        d.signal(libc::SIGUSR1);
+        d.stderr().contains("not taking data").then_some(())
+    });
+    assert!(blocked.is_some(), "the write never blocked\n{}", d.stderr());
+    let r = d.stop();
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("started it again"), "{}", r.stderr);
+    let started = fs::read_to_string(s.path("sh.pid")).unwrap_or_default();
+    assert_eq!(
+        started.lines().count(),
+        1,
+        "one command start only\n{}",
+        r.stderr
+    );
+    assert_group_ends(first, &format!("after shutdown\n{}", r.stderr));
+}

@@ -93,3 +93,37 @@ fn generation_on_a_recycled_inode_rotated_between_two_looks_is_read_before_the_n
     }
     never_recycled();
 }
+
+/// The same while stopped, with the inode numbers the other way round: B is
+/// made while A is still held open (so B gets another inode), and C, made
+/// once A's inode is free, gets A's number. B was lost (`A1 A2 C1`): C was
+/// taken for a new file on a recycled inode and nothing looked beside it.
+#[test]
+fn generation_rotated_while_stopped_is_read_when_the_next_takes_the_old_ones_inode_on_a_recycled_inode(
+) {
+    for _ in 0..TRIES {
+        let s = Scenario::new();
+        s.append("app.log", b"A1\nA2\n");
+        let r = s.once(&["-o", "out.txt", "app.log"]);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        let a = inode(&s, "app.log");
+        let held = fs::File::open(s.path("app.log")).expect("open A");
+        s.remove("app.log");
+        s.append("app.log", b"B1\nB2\nB3\n");
+        s.rename("app.log", "app.log.1");
+        drop(held);
+        s.append("app.log", b"C1\n");
+        if inode(&s, "app.log") != a {
+            continue;
+        }
+        let r = s.once(&["-o", "out.txt", "app.log"]);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        assert_same_bytes(&s.read("out.txt"), WANT, "out.txt");
+        assert!(!r.stderr.contains("not delivered"), "{}", r.stderr);
+        let r = s.once(&["-o", "out.txt", "app.log"]);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
+        assert_same_bytes(&s.read("out.txt"), WANT, "out.txt after a second run");
+        return;
+    }
+    never_recycled();
+}
