@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{path_from_arg, Args};
-use crate::encode::RESERVED_KEYS;
 use crate::error::{escape, show, Error};
+use crate::settings::{Format, OutputSpec, Settings, RESERVED_KEYS};
 
 /// Default poll interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
@@ -26,79 +26,6 @@ pub const DEFAULT_ONCE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Upper bound for `--max-line-bytes`: the splitter holds one such line in memory.
 pub const MAX_MAX_LINE_BYTES: usize = 1 << 30;
-
-/// How lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Each line exactly as read, newline included.
-    Raw,
-    /// One JSON object a line with `time`, `host`, the static fields,
-    /// `path`, `offset` and `line`.
-    Json,
-}
-
-/// Where lines go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OutputSpec {
-    /// Standard output.
-    Stdout,
-    /// A regular file (appended to) or a FIFO.
-    Path(PathBuf),
-    /// `|COMMAND`: a shell command fed on its stdin.
-    Command(String),
-}
-
-/// The resolved configuration. The rest of the program only reads it; a
-/// SIGHUP builds a new one and swaps it in between cycles.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Files and patterns to follow, as given (relative config paths already joined).
-    pub paths: Vec<PathBuf>,
-    /// Patterns of paths not to follow, matched against the paths the PATHs
-    /// name (relative config ones joined, unless they start with `**`).
-    pub excludes: Vec<PathBuf>,
-    /// Directory holding `checkpoints` and `lock`.
-    pub state_dir: PathBuf,
-    /// Where lines go.
-    pub output: OutputSpec,
-    /// Fixed poll interval, 1 ms to 1 h.
-    pub interval: Duration,
-    /// Catch up once and exit.
-    pub once: bool,
-    /// With `once`: how long a failing output is retried before giving up.
-    pub once_timeout: Duration,
-    /// Files without checkpoint history that exist at start-up begin at their end.
-    pub from_end: bool,
-    /// Output format.
-    pub format: Format,
-    /// json's `host`: `--host`, else this machine's node name. Empty with
-    /// raw unless given (the node name is read for json only).
-    pub host: String,
-    /// json's static fields, in the order given; no key reserved or repeated.
-    pub fields: Vec<(String, String)>,
-    /// Longest line delivered whole; longer ones are cut into pieces of this size.
-    pub max_line_bytes: usize,
-    /// fsync output and checkpoint after each cycle that wrote.
-    pub fsync: bool,
-    /// Prometheus metrics file, replaced at most once a second.
-    pub stats_file: Option<PathBuf>,
-    /// Debug logging.
-    pub verbose: bool,
-    /// The config file the settings came from, re-read on SIGHUP.
-    pub config_file: Option<PathBuf>,
-}
-
-impl Settings {
-    /// With raw output, a warning about what only json uses, when given:
-    /// an operator who added fields should learn that they go nowhere.
-    pub fn unused_with_raw(&self) -> Option<&'static str> {
-        let given = !self.host.is_empty() || !self.fields.is_empty();
-        (self.format == Format::Raw && given).then_some(
-            "--host and --field (`host =`, `field =`) are used with --format json only; \
-             raw lines go out exactly as read",
-        )
-    }
-}
 
 /// What a config file says; every field is `None` when the file is silent.
 #[derive(Debug, Default, PartialEq)]

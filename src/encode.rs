@@ -17,11 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use memchr::{memchr, memchr_iter, memrchr};
 
-use crate::config::Format;
 use crate::lines::Chunk;
-
-/// The keys the collector sets itself; a static field may not use them.
-pub const RESERVED_KEYS: [&str; 5] = ["time", "host", "path", "offset", "line"];
+use crate::settings::Format;
 
 /// Bytes of a `time` value: `2026-12-02T17:50:22.123Z`, always this wide, so
 /// a record's length does not depend on when it was read.

@@ -22,6 +22,7 @@ pub mod mapped;
 pub mod notify;
 pub mod output;
 pub mod reserved;
+pub mod settings;
 pub mod signals;
 pub mod stats;
 pub mod tracker;

@@ -7,9 +7,9 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use crate::checkpoint::STATE_FILES;
-use crate::config::{OutputSpec, Settings};
 use crate::error::{show, Error};
 use crate::identity::FileId;
+use crate::settings::{OutputSpec, Settings};
 
 /// Refuses settings in which two of these are one file: the stats file and a
 /// PATH, the stats file and the output, the stats file or the output and a

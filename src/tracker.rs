@@ -26,10 +26,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::checkpoint::Entry;
-use crate::config::Format;
 use crate::encode::Encoder;
 use crate::error::show;
 use crate::identity::{FileId, Fingerprint};
+use crate::settings::Format;
 
 /// Where a tracked file is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use log_collector::config::Format;
+use log_collector::settings::Format;
 use log_collector::encode::{Encoder, Shared};
 use log_collector::lines::split;
 

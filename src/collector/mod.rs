@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checkpoint::{Checkpoint, OutputMark, Store};
-use crate::config::Settings;
 use crate::discover::{self, DirProblem, Found, Spec};
 use crate::encode::Shared;
 use crate::error::{show, Error, ExitCode, IoContext};
@@ -29,6 +28,7 @@ use crate::identity::{self, FileId, Fingerprint, IdMap, IdSet, Kind};
 use crate::lines::{self, Chunk};
 use crate::notify::Notifier;
 use crate::output::{Output, Position, TailRecord, Verdict, WriteError};
+use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::stats::{self, Gauges, Stats};
 use crate::tracker::{Change, Event, State, Tracked};

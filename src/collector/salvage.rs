@@ -19,8 +19,8 @@
 //! mark says and end where it does, or only whole marks are kept.
 
 use super::*;
-use crate::config::Format;
 use crate::output::Position;
+use crate::settings::Format;
 
 /// `max_line_bytes`, format and the length of json's `Shared` part: marks
 /// made with other settings do not tell where lines end in what is encoded

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::checkpoint::OutputMark;
-use crate::config::OutputSpec;
 use crate::error::{show, Error, IoContext};
 use crate::identity::FileId;
+use crate::settings::OutputSpec;
 
 /// A failed write, by what the collector should do about it.
 #[derive(Debug)]
