@@ -5,7 +5,7 @@
 use super::*;
 use std::ops::Range;
 
-use crate::tracker::{self, HeadCheck, Observation, Transition};
+use crate::tracker::{self, HeadCheck, Observation};
 
 impl Collector<'_> {
     /// Steps 3 and 4: read, split, encode and write every active file.
@@ -157,10 +157,8 @@ impl Collector<'_> {
         if let State::Gone { .. } = t.state() {
             match file.metadata() {
                 Ok(m) => {
-                    let transition =
-                        tracker::decide(t, &Observation::Fstat { size: m.len() }, first);
-                    let events = t.apply(transition);
-                    self.emit(events);
+                    let next = t.observe(&Observation::Fstat { size: m.len() }, first);
+                    self.emit(next.events());
                 }
                 Err(e) => {
                     self.read_failed(seq, e);
@@ -222,12 +220,11 @@ impl Collector<'_> {
             head,
             changed,
         };
-        let transition = tracker::decide(t, &recheck, first);
-        let shrunk = matches!(transition, Transition::ShrunkOnce);
-        let events = t.apply(transition);
-        let open = t.is_open();
+        let events = t.observe(&recheck, first).events();
+        // Looked shorter once: looked at again next cycle before it is read.
+        let ready = t.is_open() && !t.shrink_seen();
         self.emit(events);
-        open && !shrunk
+        ready
     }
 
     /// Reads, splits, encodes and writes what is new in an open file, up to
@@ -290,8 +287,9 @@ impl Collector<'_> {
             // The lines of one read were read at one time.
             self.shared.set_time(SystemTime::now());
             if n == 0 {
-                let transition = tracker::decide(t, &Observation::ShortRead, self.first_cycle);
-                let events = t.apply(transition);
+                let events = t
+                    .observe(&Observation::ShortRead, self.first_cycle)
+                    .events();
                 self.emit(events);
                 return Ok(true);
             }
@@ -500,8 +498,7 @@ impl Collector<'_> {
                     size_now,
                     quiet: true,
                 };
-                let transition = tracker::decide(t, &waiting, false);
-                emit(t.apply(transition), stats, dirty);
+                emit(t.observe(&waiting, false).events(), stats, dirty);
             }
             notify.keep_alive();
             if signals.take_stats() {

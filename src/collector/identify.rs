@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::identity::Stat;
-use crate::tracker::{self, HeadCheck, Observation, Sibling, Start, Transition};
+use crate::tracker::{self, HeadCheck, Next, Observation, Sibling, Start};
 
 /// How the files of the first look were taken up, summed up in one line
 /// instead of one per file.
@@ -273,18 +273,22 @@ impl Collector<'_> {
             } else {
                 Observation::NotSeen
             };
-            match tracker::decide(t, &observation, self.first_cycle) {
-                Transition::LookBeside => lookups.push(seq),
-                transition => events.extend(t.apply(transition)),
+            match t.observe(&observation, self.first_cycle) {
+                Next::LookBeside => lookups.push(seq),
+                Next::Done(done) => events.extend(done),
+                // Not answers to "not seen".
+                Next::CheckHead | Next::Replaced => {}
             }
         }
         self.emit(events);
         for seq in lookups {
             let sibling = self.find_sibling(seq);
             let t = self.files.get_mut(&seq).expect("listed above");
-            let transition = tracker::decide(t, &Observation::Beside(sibling), self.first_cycle);
-            let events = t.apply(transition);
-            self.emit(events);
+            match t.observe(&Observation::Beside(sibling), self.first_cycle) {
+                Next::Done(events) => self.emit(events),
+                // Not answers to a search beside the path.
+                Next::LookBeside | Next::CheckHead | Next::Replaced => {}
+            }
         }
     }
 
@@ -519,6 +523,7 @@ impl Collector<'_> {
 
     /// A known file seen again at `path`.
     pub(super) fn look_again(&mut self, seq: u64, path: &Path, look: Look) {
+        let first = self.first_cycle;
         let Some(t) = self.files.get_mut(&seq) else {
             return;
         };
@@ -526,74 +531,91 @@ impl Collector<'_> {
             size: look.size,
             born: look.born,
         };
-        let transition = match tracker::decide(t, &seen, self.first_cycle) {
-            Transition::CheckHead => {
-                let Some(file) = open_verified(path, look.id) else {
-                    return self.warn_once(path, format!("cannot open {}; retrying", show(path)));
+        // What a copy made of it while stopped would start like, and where.
+        let before = (t.state(), t.fingerprint(), t.offset(), t.copies_until());
+        let (next, reappeared) = match t.observe(&seen, first) {
+            Next::CheckHead => {
+                let Some(reappeared) = self.reappeared(seq, path, look) else {
+                    return;
                 };
-                // The size as the open descriptor tells it: on NFS an open
-                // revalidates the attributes a stat may have had cached, and
-                // a size below the offset here is taken for a truncation.
-                let meta = match file.metadata() {
-                    Ok(meta) => meta,
-                    Err(e) => return self.unreadable(path, e),
-                };
-                let size = meta.len();
-                let head = match identity::recheck(&file, size, t.fingerprint()) {
-                    Ok(Some(fp)) => Ok(HeadCheck::Same(fp)),
-                    Ok(None) => identity::fingerprint(&file, size).map(HeadCheck::Other),
-                    Err(e) => Err(e),
-                };
-                let head = match head {
-                    Ok(head) => head,
-                    Err(e) => return self.unreadable(path, e),
-                };
-                let reappeared = Observation::Reappeared {
-                    size,
-                    born: look.born,
-                    head,
-                    byte_before: byte_before(&file, t.offset(), size),
-                    changed: identity::changed(&meta),
-                };
-                tracker::decide(t, &reappeared, self.first_cycle)
-            }
-            transition => transition,
-        };
-        match transition {
-            Transition::Recycled => self.replace_recycled(seq, path, look),
-            Transition::ResumeTruncated { .. } if t.state() == State::Missing => {
-                let copy = self.copy_beside(seq, path);
                 let t = self.files.get_mut(&seq).expect("looked at above");
-                let events = t.apply(transition);
-                if let Some(copy) = copy {
-                    t.wait_for(copy);
-                }
-                self.emit(events);
-                self.warned.remove(path);
+                (t.observe(&reappeared, first), true)
             }
-            transition => {
-                let resumed = matches!(
-                    transition,
-                    Transition::Resume { .. } | Transition::ResumeTruncated { .. }
-                );
-                let events = t.apply(transition);
+            next => (next, false),
+        };
+        match next {
+            Next::Replaced => self.replace_recycled(seq, path, look),
+            Next::Done(events) => {
+                let truncated = events.contains(&Event::Truncation);
                 self.emit(events);
-                if resumed {
+                if reappeared {
                     self.warned.remove(path);
                 }
+                // Truncated while the collector was stopped: what its copy
+                // holds past the offset goes first.
+                if let (true, (State::Missing, fingerprint, offset, until)) = (truncated, before) {
+                    if let Some(copy) = self.copy_beside(path, fingerprint, offset, until) {
+                        if let Some(t) = self.files.get_mut(&seq) {
+                            t.wait_for(copy);
+                            // It stays the newest generation at its path.
+                            self.latest_by_path.insert(t.shared_path(), seq);
+                        }
+                    }
+                }
+            }
+            // Not an answer to a look at its path.
+            Next::LookBeside | Next::CheckHead => {}
+        }
+    }
+
+    /// A file from the checkpoint (or retired) seen at `path` again, looked
+    /// at through a descriptor opened now: on NFS an open revalidates the
+    /// attributes a stat may have had cached, and a size below the offset
+    /// here is taken for a truncation. None when it cannot be opened or read
+    /// (warned once, retried).
+    fn reappeared(&mut self, seq: u64, path: &Path, look: Look) -> Option<Observation> {
+        let Some(file) = open_verified(path, look.id) else {
+            self.warn_once(path, format!("cannot open {}; retrying", show(path)));
+            return None;
+        };
+        let t = self.files.get(&seq)?;
+        let checked = file.metadata().and_then(|meta| {
+            let size = meta.len();
+            let head = match identity::recheck(&file, size, t.fingerprint())? {
+                Some(fp) => HeadCheck::Same(fp),
+                None => HeadCheck::Other(identity::fingerprint(&file, size)?),
+            };
+            Ok(Observation::Reappeared {
+                size,
+                born: look.born,
+                head,
+                byte_before: byte_before(&file, t.offset(), size),
+                changed: identity::changed(&meta),
+            })
+        });
+        match checked {
+            Ok(observation) => Some(observation),
+            Err(e) => {
+                self.unreadable(path, e);
+                None
             }
         }
     }
 
-    /// File `seq` from the checkpoint, found truncated at its path at
+    /// A file from the checkpoint, found truncated at `path` at
     /// start-up: copytruncate ran while the collector was stopped. The copy
     /// beside it (starting as the file did, longer than the checkpointed
     /// offset) holds what was written after that offset: it is taken on at
-    /// the offset, to be read before the file. Returns the copy's sequence
-    /// number and size, for the file to wait for.
-    fn copy_beside(&mut self, seq: u64, path: &Path) -> Option<(u64, u64)> {
-        let t = self.files.get(&seq)?;
-        let (fingerprint, offset, until) = (t.fingerprint(), t.offset(), t.copies_until());
+    /// the offset, to be read before the file. `fingerprint`, `offset` and
+    /// `until` (its `copies_until`) are the file's as checkpointed. Returns
+    /// the copy's sequence number and size, for the file to wait for.
+    fn copy_beside(
+        &mut self,
+        path: &Path,
+        fingerprint: Fingerprint,
+        offset: u64,
+        until: Option<u64>,
+    ) -> Option<(u64, u64)> {
         // An empty head would match every file: it tells nothing.
         if offset == 0 || fingerprint.len == 0 {
             return None;
@@ -640,12 +662,7 @@ impl Collector<'_> {
         )
         .taken_on(size, born, &at, None, None)
         .resumed_after_cut(after_cut);
-        let copy_seq = self.insert(copy);
-        // The file at the path stays the newest generation there.
-        if let Some(t) = self.files.get(&seq) {
-            self.latest_by_path.insert(t.shared_path(), seq);
-        }
-        Some((copy_seq, size))
+        Some((self.insert(copy), size))
     }
 
     /// Same inode, other content: the file we knew was deleted and its inode

@@ -1,0 +1,550 @@
+//! Carrying out transitions, and the other changes of a file's position:
+//! what was read and delivered, a finished file, a commit, a roll-back.
+
+use std::time::{Duration, Instant};
+
+use std::fs::File;
+
+use super::{
+    classify, decide, quiet, unix_now, Change, Cursor, Event, Observation, State, Tracked,
+    Transition,
+};
+use crate::error::show;
+use crate::identity::Fingerprint;
+
+/// What an observation of a file asks of the collector next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Carried out: what to log and count.
+    Done(Vec<Event>),
+    /// Not seen and not open: look for it beside its path and observe
+    /// `Beside`.
+    LookBeside,
+    /// Known from the checkpoint or retired and seen again: re-check its
+    /// head through a descriptor opened now and observe `Reappeared`.
+    CheckHead,
+    /// Another file on its inode: forget it, and take the new one on.
+    Replaced,
+}
+
+impl Next {
+    /// The events of an observation that needs no further look (for one
+    /// that cannot need any: a re-check, a read, a commit).
+    pub fn events(self) -> Vec<Event> {
+        match self {
+            Next::Done(events) => events,
+            Next::LookBeside | Next::CheckHead | Next::Replaced => Vec::new(),
+        }
+    }
+}
+
+impl Tracked {
+    /// The entry point of the lifecycle: what `observation` means for this
+    /// file (`decide`), carried out (`apply`), or the look it needs first.
+    /// `first_cycle`: the first look since start-up.
+    #[inline(always)]
+    #[must_use = "the answer says what to do, log and count"]
+    pub fn observe(&mut self, observation: &Observation, first_cycle: bool) -> Next {
+        match decide(self, observation, first_cycle) {
+            Transition::LookBeside => Next::LookBeside,
+            Transition::CheckHead => {
+                self.apply(Transition::CheckHead).clear();
+                Next::CheckHead
+            }
+            Transition::Recycled => {
+                self.apply(Transition::Recycled).clear();
+                Next::Replaced
+            }
+            transition => Next::Done(self.apply(transition)),
+        }
+    }
+
+    /// Carries out `transition` (from `decide` on this file); returns what
+    /// the collector must log and count. Each transition's effects, its
+    /// message (said of the file as it is before it) included, are in its
+    /// own arm.
+    #[inline(always)]
+    #[must_use = "the events say what to log and count"]
+    pub fn apply(&mut self, transition: Transition) -> Vec<Event> {
+        use log::Level::{Debug, Info, Warn};
+        let mut events = Vec::new();
+        match transition {
+            // Nothing known yet, or nothing new: the file from the checkpoint
+            // stays unresolved.
+            Transition::Unchanged | Transition::LookBeside | Transition::LookAgain => {}
+            // What an idle cycle applies to every file: nothing to say, no time
+            // to take.
+            Transition::Resized { size } => self.size = size,
+            Transition::CheckHead | Transition::Recycled => self.unresolved = false,
+            Transition::Steady => {
+                self.unresolved = false;
+                self.shrink_seen = false;
+            }
+            Transition::ShrunkOnce => {
+                let path = show(&self.path);
+                self.log(&mut events, Debug, || {
+                    format!("{path} looks shorter than what was read; looking again")
+                });
+                self.unresolved = false;
+                self.shrink_seen = true;
+                self.changed_at = Some(Instant::now());
+            }
+            Transition::Resume {
+                size,
+                born,
+                fingerprint,
+                after_cut,
+            } => {
+                let offset = self.cursor.offset;
+                let path = show(&self.path);
+                self.log(&mut events, Debug, || {
+                    format!("resuming {path} at offset {offset}")
+                });
+                (self.fingerprint, self.born, self.size) = (fingerprint, born, size);
+                self.state = State::Following;
+                self.cursor = Cursor::at(offset, after_cut);
+                self.committed_fingerprint = self.fingerprint;
+                self.resolved(&mut events);
+            }
+            Transition::ResumeTruncated {
+                size,
+                born,
+                fingerprint,
+                changed,
+            } => {
+                let offset = self.cursor.offset;
+                let path = show(&self.path);
+                self.log(&mut events, Warn, || {
+                    if size < offset {
+                        format!(
+                            "{path} was truncated (size {size} < checkpointed offset {offset}); \
+                             reading it again from the start"
+                        )
+                    } else {
+                        format!(
+                            "{path} has new content at its start (truncated and rewritten while \
+                             not looked at); reading it again from the start"
+                        )
+                    }
+                });
+                (self.born, self.size) = (born, size);
+                self.state = State::Following;
+                self.truncated(fingerprint, changed);
+                self.cursor.commit();
+                self.committed_fingerprint = self.fingerprint;
+                events.push(Event::Truncation);
+                self.resolved(&mut events);
+            }
+            Transition::CameBack { size } => {
+                let (path, at) = (show(&self.path), show(self.seen_at()));
+                self.log(&mut events, Debug, || {
+                    format!("{path} is back in view at {at}")
+                });
+                self.state = State::Following;
+                self.size = size;
+                self.resolved(&mut events);
+            }
+            Transition::RotatedAway => {
+                let path = show(&self.path);
+                self.log(&mut events, Info, || {
+                    format!("{path} was renamed away or deleted; reading the rest of it")
+                });
+                self.state = State::Gone {
+                    since: Instant::now(),
+                };
+                events.push(Event::Rotation);
+                self.resolved(&mut events);
+            }
+            Transition::FoundBeside {
+                path: at,
+                size,
+                after_cut,
+            } => {
+                let path = show(&self.path);
+                self.log(&mut events, Info, || {
+                    format!(
+                        "{path} was renamed away (to {}); reading the rest of it",
+                        show(&at)
+                    )
+                });
+                if self.state == State::Missing {
+                    // Taken up from the checkpoint: its offset is committed.
+                    self.cursor = Cursor::at(self.cursor.offset, after_cut);
+                    self.committed_fingerprint = self.fingerprint;
+                }
+                self.set_seen_at(&at);
+                self.size = size;
+                self.state = State::Gone {
+                    since: Instant::now(),
+                };
+                events.push(Event::Rotation);
+                self.resolved(&mut events);
+            }
+            Transition::Vanished => {
+                let (path, ino, offset) = (show(&self.path), self.id.ino, self.cursor.offset);
+                self.log(&mut events, Warn, || {
+                    format!(
+                        "{path} (inode {ino}) was renamed away or deleted and is not found \
+                         beside it; what it held after offset {offset} is not delivered"
+                    )
+                });
+                if self.state == State::Following {
+                    events.push(Event::Rotation);
+                }
+                self.state = State::Missing;
+                self.resolved(&mut events);
+            }
+            Transition::Retire => {
+                if self.state == State::Following {
+                    let path = show(&self.path);
+                    self.log(&mut events, Info, || {
+                        format!("{path} was renamed away or deleted")
+                    });
+                    events.push(Event::Rotation);
+                }
+                self.file = None;
+                self.state = State::Retired { at: unix_now() };
+                self.resolved(&mut events);
+            }
+            Transition::Grew { fingerprint } => {
+                if fingerprint != self.fingerprint {
+                    events.push(Event::Dirty);
+                }
+                self.fingerprint = fingerprint;
+                self.unresolved = false;
+                self.shrink_seen = false;
+                self.changed_at = Some(Instant::now());
+            }
+            Transition::Truncated {
+                fingerprint,
+                changed,
+            } => {
+                let (path, size, read) = (show(&self.path), self.size, self.cursor.read_pos);
+                self.log(&mut events, Warn, || {
+                    format!(
+                        "{path} was truncated (size {size} < offset {read}); reading it again \
+                         from the start"
+                    )
+                });
+                self.truncated(fingerprint, changed);
+                self.changed_at = Some(Instant::now());
+                events.push(Event::Truncation);
+                self.resolved(&mut events);
+            }
+            Transition::NewContent {
+                fingerprint,
+                changed,
+            } => {
+                let path = show(&self.path);
+                self.log(&mut events, Warn, || {
+                    format!(
+                        "{path} has new content at its start (truncated and rewritten); \
+                         reading it again from the start"
+                    )
+                });
+                self.truncated(fingerprint, changed);
+                self.changed_at = Some(Instant::now());
+                events.push(Event::Truncation);
+                self.resolved(&mut events);
+            }
+            Transition::GrewWhileGone { size } => {
+                self.size = size;
+                self.state = State::Gone {
+                    since: Instant::now(),
+                };
+                self.unresolved = false;
+            }
+            Transition::SizeOverstated => {
+                self.size = self.cursor.read_pos;
+                self.unresolved = false;
+            }
+            Transition::Drained => {
+                let path = show(&self.path);
+                self.log(&mut events, Debug, || {
+                    format!("{path} fully delivered; closed while the output waits")
+                });
+                self.file = None;
+                self.state = State::Retired { at: unix_now() };
+                self.resolved(&mut events);
+            }
+            Transition::LetGo { at } => {
+                let path = show(&self.path);
+                self.log(&mut events, Debug, || {
+                    format!("{path} fully delivered; closed")
+                });
+                self.finished = false;
+                self.file = None;
+                self.state = State::Retired { at };
+                self.resolved(&mut events);
+            }
+        }
+        events
+    }
+
+    /// Pushes a log line, formatted only when its level is enabled (an idle
+    /// cycle applies a transition to every file).
+    fn log(&self, events: &mut Vec<Event>, level: log::Level, message: impl FnOnce() -> String) {
+        if log::log_enabled!(level) {
+            events.push(Event::Log(level, message()));
+        }
+    }
+
+    /// Something the checkpoint records changed, and the file from the
+    /// checkpoint is resolved.
+    fn resolved(&mut self, events: &mut Vec<Event>) {
+        self.unresolved = false;
+        events.push(Event::Dirty);
+    }
+
+    /// Truncated, or other bytes at its start: read again from the start
+    /// with the head `fingerprint`; a copy of what it held (copytruncate)
+    /// starts like the old head and was born no later than `changed`.
+    fn truncated(&mut self, fingerprint: Fingerprint, changed: Option<u64>) {
+        let before = self.fingerprint;
+        let aside = self.aside_mut();
+        aside.before_truncation = Some(before);
+        aside.copies_until = changed.or(aside.copies_until);
+        self.restart(fingerprint);
+    }
+
+    /// Starts over from the beginning with the head `fingerprint`.
+    fn restart(&mut self, fingerprint: Fingerprint) {
+        self.cursor.restart();
+        self.fingerprint = fingerprint;
+        self.shrink_seen = false;
+    }
+
+    /// `looked` bytes were read at the offset and split; the first `consumed`
+    /// went into the batch (see `Cursor::advance`).
+    #[must_use = "the events say what to log and count"]
+    pub fn advance(&mut self, consumed: u64, looked: u64, after_cut: bool) -> Vec<Event> {
+        self.cursor.advance(consumed, looked, after_cut);
+        if consumed > 0 {
+            vec![Event::Dirty]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `n` bytes of whole lines were copied to the output in the kernel.
+    #[must_use = "the events say what to log and count"]
+    pub fn copied(&mut self, n: u64) -> Vec<Event> {
+        self.cursor.skip(n);
+        self.changed_at = Some(Instant::now());
+        vec![Event::Dirty]
+    }
+
+    /// The rest of a gone file went out, a newline added to its final
+    /// partial line (or could not be read: `delivered` is 0 then); it is let
+    /// go once the checkpoint covering that is saved.
+    #[must_use = "the events say what to log and count"]
+    pub fn finish(&mut self, delivered: u64) -> Vec<Event> {
+        if delivered > 0 {
+            self.cursor.skip(delivered);
+        }
+        self.finished = true;
+        vec![Event::Dirty]
+    }
+
+    /// Whether its end is due now: a gone file (or one renamed but still
+    /// matched, `app.log*`, with a partial line) quiet for two intervals and
+    /// read up to its size, whose writer has moved on.
+    pub fn due_to_finish(&self, interval: Duration, once: bool) -> bool {
+        let done = match self.state {
+            State::Gone { since } => quiet(Some(since), interval, once),
+            State::Following => self.renamed_partial(interval, once),
+            _ => false,
+        };
+        done && self.cursor.read_pos == self.size && !self.finished
+    }
+
+    /// A file renamed but still matched, quiet, with a partial line to finish.
+    fn renamed_partial(&self, interval: Duration, once: bool) -> bool {
+        self.moved() && self.cursor.offset < self.size && quiet(self.changed_at, interval, once)
+    }
+
+    /// Whether a closed file is worth opening for its turn this cycle.
+    pub fn wants_open(&self, interval: Duration, once: bool) -> bool {
+        match self.state {
+            State::Gone { .. } => true,
+            State::Following => {
+                classify(self.cursor.read_pos, self.size) != Change::Unchanged
+                    || self.renamed_partial(interval, once)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether it has anything to do this cycle. A followed file that is
+    /// closed, unchanged and at its own path has not: most files of an idle
+    /// host are skipped on that.
+    pub fn has_work(&self) -> bool {
+        self.is_active()
+            && (self.file.is_some()
+                || self.state != State::Following
+                || self.size != self.cursor.read_pos
+                || self.moved())
+    }
+
+    pub fn attach(&mut self, file: File) {
+        self.file = Some(file);
+    }
+
+    /// Closes a followed file's descriptor after its turn, unless it is
+    /// needed: bytes still to read, or (while `lately_allowed`: half the
+    /// budget is free) a partial line not delivered yet (its file may be
+    /// deleted next, and the descriptor is then the only way to those
+    /// bytes) or a change within the last two intervals. Over the budget it
+    /// is closed anyway. A gone file keeps its descriptor
+    /// until it is let go: its path no longer leads to it. Returns whether
+    /// it was closed.
+    pub fn let_go(
+        &mut self,
+        more: bool,
+        over_budget: bool,
+        lately_allowed: bool,
+        interval: Duration,
+    ) -> bool {
+        let lately = !quiet(self.changed_at, interval, false);
+        let partial = self.cursor.offset < self.size;
+        let needed = more || lately_allowed && (lately || partial);
+        if self.state == State::Following && self.file.is_some() && (over_budget || !needed) {
+            self.file = None;
+            return true;
+        }
+        false
+    }
+
+    /// A read failed: a followed file's descriptor is dropped, so the next
+    /// cycle opens the path again (ESTALE on NFS, a file replaced under us);
+    /// a gone file keeps its descriptor and is retried. Returns whether it
+    /// was closed.
+    pub fn read_failed(&mut self) -> bool {
+        self.state == State::Following && self.file.take().is_some()
+    }
+
+    /// Whether it is gone and has been quiet for two intervals.
+    pub fn gone_quiet(&self, interval: Duration) -> bool {
+        matches!(self.state, State::Gone { since } if quiet(Some(since), interval, false))
+    }
+
+    /// The checkpoint was saved at Unix time `now`: the cursor and
+    /// fingerprint are committed, and a finished file is let go.
+    #[must_use = "the events say what to log and count"]
+    pub fn committed(&mut self, now: u64) -> Vec<Event> {
+        self.cursor.commit();
+        self.committed_fingerprint = self.fingerprint;
+        self.observe(&Observation::Saved { at: now }, false)
+            .events()
+    }
+
+    /// After `roll_back`: forward again to `cursor`, what a failed output
+    /// took before it failed (with the fingerprint and `finished` as they
+    /// were then); a checkpoint covering it is saved next.
+    pub fn keep_delivered(
+        &mut self,
+        offset: u64,
+        after_cut: bool,
+        fingerprint: Fingerprint,
+        finished: bool,
+    ) {
+        self.cursor.forward_to(offset, after_cut);
+        self.fingerprint = fingerprint;
+        self.finished = finished;
+    }
+
+    /// Forgets everything since the last saved checkpoint.
+    pub fn roll_back(&mut self) {
+        self.cursor.roll_back();
+        self.fingerprint = self.committed_fingerprint;
+        self.finished = false;
+    }
+
+    /// Retired longer ago than `retention` seconds (at Unix time `now`).
+    pub fn expired(&self, now: u64, retention: u64) -> bool {
+        matches!(self.state, State::Retired { at } if now.saturating_sub(at) > retention)
+    }
+
+    /// What is lost with it when another file takes its inode.
+    pub fn forget(&self) -> Vec<Event> {
+        if !matches!(self.state, State::Retired { .. }) && self.size > self.cursor.offset {
+            vec![Event::Log(
+                log::Level::Warn,
+                format!(
+                    "{} (inode {}) is gone; what it held after offset {} is not delivered",
+                    show(&self.path),
+                    self.id.ino,
+                    self.cursor.offset
+                ),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// A new file on its inode that was born with it: the same file,
+    /// truncated and rewritten (copytruncate), not a recycled inode. A copy
+    /// of what `old` held must not pass for a generation of its own later:
+    /// neither one starting like it, nor one born before `changed` (the
+    /// file's change time now).
+    pub fn succeeds(&mut self, old: &Tracked, changed: Option<u64>) {
+        let same_file = !matches!((old.born, self.born), (Some(a), Some(b)) if a != b);
+        if same_file {
+            let aside = self.aside_mut();
+            aside.before_truncation = Some(old.fingerprint);
+            aside.copies_until = changed.or(old.aside().copies_until);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{file, fp};
+    use super::*;
+
+    #[test]
+    fn applying_moves_state_and_cursor() {
+        let mut t = file(State::Missing, 50, 50, 50);
+        let events = t.apply(Transition::ResumeTruncated {
+            size: 30,
+            born: Some(1),
+            fingerprint: fp(8, 7),
+            changed: Some(6),
+        });
+        assert_eq!((t.state, t.offset(), t.size), (State::Following, 0, 30));
+        assert_eq!(t.before_truncation(), Some(fp(4, 9)));
+        assert!(events.contains(&Event::Truncation));
+
+        let mut t = file(State::Following, 5, 9, 9);
+        t.file = Some(tempfile::tempfile().unwrap());
+        t.apply(Transition::RotatedAway).clear();
+        assert!(matches!(t.state, State::Gone { .. }));
+        // Quiet at once with --once: the end is due, read up to the size.
+        assert!(t.due_to_finish(Duration::from_secs(1), true));
+        t.finish(4).clear();
+        assert_eq!(t.offset(), 9);
+        assert_eq!(t.entry(77).retired, Some(77));
+        assert!(t.committed(78).contains(&Event::Dirty));
+        assert_eq!(t.state, State::Retired { at: 78 });
+        assert!(!t.is_open());
+    }
+
+    #[test]
+    fn roll_back_returns_to_the_commit() {
+        let mut t = file(State::Following, 5, 5, 100);
+        t.advance(45, 55, true).clear();
+        t.finish(0).clear();
+        t.roll_back();
+        assert_eq!(
+            (
+                t.offset(),
+                t.cursor.read_pos(),
+                t.cursor.after_cut(),
+                t.finished
+            ),
+            (5, 5, false, false)
+        );
+        let e = t.entry(1);
+        assert_eq!((e.offset, e.retired), (5, None));
+    }
+}
