@@ -159,10 +159,17 @@ fn kill9_during_large_copies_then_restart_is_exactly_once() {
         let d = s.spawn(&["-o", "out.log", "a.log"]);
         // Killed somewhere in the copy: as soon as the output has grown.
         let before = fs::metadata(s.path("out.log")).map_or(0, |m| m.len());
-        wait_until("the output to grow", || {
+        let grew = wait_until("the output to grow", || {
             let now = fs::metadata(s.path("out.log")).map_or(0, |m| m.len());
             (now > before).then_some(())
         });
+        assert!(
+            grew.is_some(),
+            "round {round}: timed out waiting for out.log to grow past {before} bytes\nstderr:\n{}",
+            d.stderr()
+        );
+        // Not a wait: part of the scenario, so that each round's kill falls
+        // at another point of the copy (0, 7, 14, 21 ms after it began).
         std::thread::sleep(Duration::from_millis(u64::from(round) * 7));
         d.kill9();
     }

@@ -6,10 +6,23 @@ use std::fs;
 
 use crate::util::*;
 
-/// Lets the collector go through idle cycles, so that its files settle.
-/// (Not a timing assertion: the test holds however many cycles ran.)
-fn settle(_: &Daemon) {
-    std::thread::sleep(std::time::Duration::from_millis(200));
+/// Waits until the collector's files have settled: each one let go (its
+/// descriptor is closed two quiet intervals after its last growth), as its
+/// stats line tells, then two more cycles: a file is settled at the look
+/// after one that found it closed with nothing left to do.
+fn settle(d: &Daemon) {
+    let let_go = wait_until("every file let go", || {
+        d.wait_cycles(1);
+        let stderr = d.stderr();
+        let last = stderr.lines().rev().find(|l| l.contains("stats:"))?;
+        last.contains("(0 open)").then_some(())
+    });
+    assert!(
+        let_go.is_some(),
+        "timed out waiting for every file to be let go (a stats line with \"(0 open)\")\nstderr:\n{}",
+        d.stderr()
+    );
+    d.wait_cycles(2);
 }
 
 #[test]

@@ -23,11 +23,16 @@ fn a_deleted_idle_files_last_partial_line_is_delivered_with_a_newline_before_the
     // not tell.
     let started = Instant::now();
     let target = fs::canonicalize(s.path("app.log")).unwrap();
-    wait_until("app.log closed or five intervals", || {
+    let waited = wait_until("app.log closed or five intervals", || {
         let open =
             fd_targets(d.pid()).is_some_and(|fds| fds.iter().any(|f| Path::new(f) == target));
         (!open || started.elapsed() > Duration::from_millis(250)).then_some(())
     });
+    assert!(
+        waited.is_some(),
+        "timed out waiting for app.log to be closed or five intervals to pass\nstderr:\n{}",
+        d.stderr()
+    );
     d.wait_cycles(1);
     s.remove("app.log");
     s.append("app.log", b"c\n");
@@ -110,7 +115,12 @@ fn a_checkpointed_offset_beyond_the_size_is_a_truncation_though_the_file_grows_p
     cmd.env("NOTIFY_SOCKET", &sock_path);
     let d = Daemon::start(cmd);
     let mut buf = [0u8; 512];
-    let n = sock.recv(&mut buf).expect("READY after the first cycle");
+    let n = sock.recv(&mut buf).unwrap_or_else(|e| {
+        panic!(
+            "no READY after the first cycle: {e}\nstderr:\n{}",
+            d.stderr()
+        )
+    });
     assert!(buf[..n].starts_with(b"READY=1"), "{:?}", &buf[..n]);
     s.append("app.log", b"three\nfour\nfive\n");
     d.wait_cycles(1);
@@ -355,7 +365,12 @@ fn a_removed_pattern_directory_takes_its_files_with_it() {
         let fds = fd_targets(d.pid())?;
         (!fds.iter().any(|f| f.contains("a.log"))).then_some(())
     });
-    assert!(released.is_some(), "the deleted a.log is still held open");
+    assert!(
+        released.is_some(),
+        "timed out waiting for the deleted a.log's descriptor to be let go: {:?}\nstderr:\n{}",
+        fd_targets(d.pid()),
+        d.stderr()
+    );
     let r = d.stop_ok();
     assert_eq!(r.stdout_str(), "line1\npartial\n", "{}", r.stderr);
 }
@@ -389,16 +404,18 @@ fn pipe_unread(fd: &fs::File) -> usize {
 
 /// Once the pipe behind `fd` is full (within one atomic write), kills the
 /// collector: what is left in the pipe is what its reader gets before EOF.
-fn kill_once_the_pipe_is_full(d: Daemon, fd: &fs::File) {
+/// Returns the killed collector's run, for its stderr.
+fn kill_once_the_pipe_is_full(d: Daemon, fd: &fs::File) -> Run {
     let full = wait_until("the pipe full", || {
         (pipe_unread(fd) > 65_536 - 4_096).then_some(())
     });
     assert!(
         full.is_some(),
-        "the pipe never filled; unread {}",
-        pipe_unread(fd)
+        "timed out waiting for the pipe to fill; unread {}\nstderr:\n{}",
+        pipe_unread(fd),
+        d.stderr()
     );
-    d.kill9();
+    d.kill9()
 }
 
 /// What a reader got from a collector killed mid-write: whole lines only.
@@ -453,17 +470,27 @@ fn an_output_command_gets_no_part_of_a_line_when_the_collector_is_killed_mid_wri
         let children = fs::read_to_string(path).unwrap_or_default();
         children.split_whitespace().next()?.parse::<i32>().ok()
     })
-    .expect("the collector started no output command");
+    .unwrap_or_else(|| {
+        panic!(
+            "timed out waiting for the collector to start its output command\nstderr:\n{}",
+            d.stderr()
+        )
+    });
     // A descriptor of our own on the command's stdin, to see how full it is.
     let pipe = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(format!("/proc/{command}/fd/0"))
         .expect("open the command's stdin");
-    kill_once_the_pipe_is_full(d, &pipe);
+    let killed = kill_once_the_pipe_is_full(d, &pipe);
     drop(pipe);
     s.write("go", b"");
     let got = wait_until("what the command read", || fs::read(s.path("got.txt")).ok())
-        .expect("the command never wrote got.txt");
+        .unwrap_or_else(|| {
+            panic!(
+                "timed out waiting for the output command to write got.txt\nstderr:\n{}",
+                killed.stderr
+            )
+        });
     assert_whole_lines_of(&got, &all);
 }
