@@ -293,57 +293,7 @@ impl Collector<'_> {
                 self.emit(events);
                 return Ok(true);
             }
-            // Split first, then encode: raw lines that fill most of a read go
-            // out straight from the read buffer, without a copy into the batch.
-            let mut spans = std::mem::take(&mut self.spans);
-            spans.clear();
-            let data = &self.buf[k..k + n];
-            let split = lines::split(data, base, max, cursor.after_cut(), |chunk| {
-                let (piece, offset, bytes) = match chunk {
-                    Chunk::Lines { offset, bytes } => (false, offset, bytes),
-                    Chunk::Piece { offset, bytes } => (true, offset, bytes),
-                };
-                let start = k + (offset - base) as usize;
-                spans.push((piece, start..start + bytes.len()));
-            });
-            if spans.iter().any(|(piece, _)| *piece) && t.first_long_line() {
-                log::warn!(
-                    "{} has a line longer than {max} bytes; it is delivered in pieces",
-                    show(t.path())
-                );
-            }
-            let direct = match spans.as_slice() {
-                [(false, range)] if t.encoder().is_raw() && range.len() >= DIRECT_BYTES => {
-                    Some(range.clone())
-                }
-                _ => None,
-            };
-            let lines = match &direct {
-                Some(range) => memchr::memchr_iter(b'\n', &self.buf[range.clone()]).count() as u64,
-                None => spans
-                    .iter()
-                    .map(|(piece, range)| {
-                        let offset = base + (range.start - k) as u64;
-                        let bytes = &self.buf[range.clone()];
-                        let chunk = if *piece {
-                            Chunk::Piece { offset, bytes }
-                        } else {
-                            Chunk::Lines { offset, bytes }
-                        };
-                        t.encoder().encode(chunk, &self.shared, &mut self.batch)
-                    })
-                    .sum(),
-            };
-            self.spans = spans;
-            self.stats.lines += lines;
-            self.stats.delivered(t.path(), lines, split.consumed as u64);
-            let events = t.advance(split.consumed as u64, n as u64, split.after_cut);
-            if split.consumed > 0 {
-                let end = k + split.consumed;
-                let from = end - t.offset().min(tracker::BEHIND) as usize;
-                t.set_behind(&self.buf[from..end]);
-            }
-            self.emit(events);
+            let (split, direct) = self.take_lines(seq, k, n, base, cursor.after_cut());
             if split.consumed > 0 {
                 // Salvage mark: these lines end in the batch or the direct range.
                 let from = (base, cursor.after_cut());
@@ -364,6 +314,75 @@ impl Collector<'_> {
             }
             budget = budget.saturating_sub(split.consumed as u64);
         }
+    }
+
+    /// Splits the `n` bytes read into `buf[k..]` (from offset `base`) of
+    /// file `seq` into lines and encodes them into the batch, or, raw lines
+    /// that fill most of the read, leaves them in the buffer to go out as
+    /// they are: that range is returned with the split. The file advances
+    /// past the lines in the same step.
+    fn take_lines(
+        &mut self,
+        seq: u64,
+        k: usize,
+        n: usize,
+        base: u64,
+        after_cut: bool,
+    ) -> (lines::Split, Option<Range<usize>>) {
+        let max = self.settings.max_line_bytes;
+        let t = self.files.get_mut(&seq).expect("still tracked");
+        // Split first, then encode: raw lines that fill most of a read go
+        // out straight from the read buffer, without a copy into the batch.
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        let data = &self.buf[k..k + n];
+        let split = lines::split(data, base, max, after_cut, |chunk| {
+            let (piece, offset, bytes) = match chunk {
+                Chunk::Lines { offset, bytes } => (false, offset, bytes),
+                Chunk::Piece { offset, bytes } => (true, offset, bytes),
+            };
+            let start = k + (offset - base) as usize;
+            spans.push((piece, start..start + bytes.len()));
+        });
+        if spans.iter().any(|(piece, _)| *piece) && t.first_long_line() {
+            log::warn!(
+                "{} has a line longer than {max} bytes; it is delivered in pieces",
+                show(t.path())
+            );
+        }
+        let direct = match spans.as_slice() {
+            [(false, range)] if t.encoder().is_raw() && range.len() >= DIRECT_BYTES => {
+                Some(range.clone())
+            }
+            _ => None,
+        };
+        let lines = match &direct {
+            Some(range) => memchr::memchr_iter(b'\n', &self.buf[range.clone()]).count() as u64,
+            None => spans
+                .iter()
+                .map(|(piece, range)| {
+                    let offset = base + (range.start - k) as u64;
+                    let bytes = &self.buf[range.clone()];
+                    let chunk = if *piece {
+                        Chunk::Piece { offset, bytes }
+                    } else {
+                        Chunk::Lines { offset, bytes }
+                    };
+                    t.encoder().encode(chunk, &self.shared, &mut self.batch)
+                })
+                .sum(),
+        };
+        self.spans = spans;
+        self.stats.lines += lines;
+        self.stats.delivered(t.path(), lines, split.consumed as u64);
+        let events = t.advance(split.consumed as u64, n as u64, split.after_cut);
+        if split.consumed > 0 {
+            let end = k + split.consumed;
+            let from = end - t.offset().min(tracker::BEHIND) as usize;
+            t.set_behind(&self.buf[from..end]);
+        }
+        self.emit(events);
+        (split, direct)
     }
 
     /// File `seq` did not read as delivered before its offset: a new file

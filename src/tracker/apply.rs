@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use std::fs::File;
+use std::path::Path;
 
 use super::{
     classify, decide, quiet, unix_now, Change, Cursor, Event, Observation, State, Tracked,
@@ -62,223 +63,246 @@ impl Tracked {
     /// Carries out `transition` (from `decide` on this file); returns what
     /// the collector must log and count. Each transition's effects, its
     /// message (said of the file as it is before it) included, are in its
-    /// own arm.
+    /// own arm or in the one method that arm calls.
     #[inline(always)]
     #[must_use = "the events say what to log and count"]
     pub fn apply(&mut self, transition: Transition) -> Vec<Event> {
-        use log::Level::{Debug, Info, Warn};
+        use log::Level::{Debug, Info};
         let mut events = Vec::new();
+        let e = &mut events;
         match transition {
-            // Nothing known yet, or nothing new: the file from the checkpoint
+            // Nothing known yet, or nothing new: a file from the checkpoint
             // stays unresolved.
             Transition::Unchanged | Transition::LookBeside | Transition::LookAgain => {}
-            // What an idle cycle applies to every file: nothing to say, no time
-            // to take.
+            // What an idle cycle applies to every file: nothing to say, no
+            // time to take.
             Transition::Resized { size } => self.size = size,
             Transition::CheckHead | Transition::Recycled => self.unresolved = false,
-            Transition::Steady => {
-                self.unresolved = false;
-                self.shrink_seen = false;
-            }
-            Transition::ShrunkOnce => {
-                let path = show(&self.path);
-                self.log(&mut events, Debug, || {
-                    format!("{path} looks shorter than what was read; looking again")
-                });
-                self.unresolved = false;
-                self.shrink_seen = true;
-                self.changed_at = Some(Instant::now());
-            }
+            Transition::Steady => (self.unresolved, self.shrink_seen) = (false, false),
+            Transition::ShrunkOnce => self.shrunk_once(e),
             Transition::Resume {
                 size,
                 born,
                 fingerprint,
                 after_cut,
-            } => {
-                let offset = self.cursor.offset;
-                let path = show(&self.path);
-                self.log(&mut events, Debug, || {
-                    format!("resuming {path} at offset {offset}")
-                });
-                (self.fingerprint, self.born, self.size) = (fingerprint, born, size);
-                self.state = State::Following;
-                self.cursor = Cursor::at(offset, after_cut);
-                self.committed_fingerprint = self.fingerprint;
-                self.resolved(&mut events);
-            }
+            } => self.resume(e, size, born, fingerprint, after_cut),
             Transition::ResumeTruncated {
                 size,
                 born,
                 fingerprint,
                 changed,
-            } => {
-                let offset = self.cursor.offset;
-                let path = show(&self.path);
-                self.log(&mut events, Warn, || {
-                    if size < offset {
-                        format!(
-                            "{path} was truncated (size {size} < checkpointed offset {offset}); \
-                             reading it again from the start"
-                        )
-                    } else {
-                        format!(
-                            "{path} has new content at its start (truncated and rewritten while \
-                             not looked at); reading it again from the start"
-                        )
-                    }
-                });
-                (self.born, self.size) = (born, size);
-                self.state = State::Following;
-                self.truncated(fingerprint, changed);
-                self.cursor.commit();
-                self.committed_fingerprint = self.fingerprint;
-                events.push(Event::Truncation);
-                self.resolved(&mut events);
-            }
+            } => self.resume_truncated(e, size, born, fingerprint, changed),
             Transition::CameBack { size } => {
                 let (path, at) = (show(&self.path), show(self.seen_at()));
-                self.log(&mut events, Debug, || {
-                    format!("{path} is back in view at {at}")
-                });
-                self.state = State::Following;
-                self.size = size;
-                self.resolved(&mut events);
+                self.log(e, Debug, || format!("{path} is back in view at {at}"));
+                (self.state, self.size) = (State::Following, size);
+                self.resolved(e);
             }
             Transition::RotatedAway => {
                 let path = show(&self.path);
-                self.log(&mut events, Info, || {
+                self.log(e, Info, || {
                     format!("{path} was renamed away or deleted; reading the rest of it")
                 });
-                self.state = State::Gone {
-                    since: Instant::now(),
-                };
-                events.push(Event::Rotation);
-                self.resolved(&mut events);
+                self.gone(e);
             }
             Transition::FoundBeside {
-                path: at,
+                path,
                 size,
                 after_cut,
-            } => {
-                let path = show(&self.path);
-                self.log(&mut events, Info, || {
-                    format!(
-                        "{path} was renamed away (to {}); reading the rest of it",
-                        show(&at)
-                    )
-                });
-                if self.state == State::Missing {
-                    // Taken up from the checkpoint: its offset is committed.
-                    self.cursor = Cursor::at(self.cursor.offset, after_cut);
-                    self.committed_fingerprint = self.fingerprint;
-                }
-                self.set_seen_at(&at);
-                self.size = size;
-                self.state = State::Gone {
-                    since: Instant::now(),
-                };
-                events.push(Event::Rotation);
-                self.resolved(&mut events);
-            }
-            Transition::Vanished => {
-                let (path, ino, offset) = (show(&self.path), self.id.ino, self.cursor.offset);
-                self.log(&mut events, Warn, || {
-                    format!(
-                        "{path} (inode {ino}) was renamed away or deleted and is not found \
-                         beside it; what it held after offset {offset} is not delivered"
-                    )
-                });
-                if self.state == State::Following {
-                    events.push(Event::Rotation);
-                }
-                self.state = State::Missing;
-                self.resolved(&mut events);
-            }
+            } => self.found_beside(e, &path, size, after_cut),
+            Transition::Vanished => self.vanished(e),
             Transition::Retire => {
                 if self.state == State::Following {
                     let path = show(&self.path);
-                    self.log(&mut events, Info, || {
-                        format!("{path} was renamed away or deleted")
-                    });
-                    events.push(Event::Rotation);
+                    self.log(e, Info, || format!("{path} was renamed away or deleted"));
+                    e.push(Event::Rotation);
                 }
-                self.file = None;
-                self.state = State::Retired { at: unix_now() };
-                self.resolved(&mut events);
+                self.retire(e, unix_now());
             }
-            Transition::Grew { fingerprint } => {
-                if fingerprint != self.fingerprint {
-                    events.push(Event::Dirty);
-                }
-                self.fingerprint = fingerprint;
-                self.unresolved = false;
-                self.shrink_seen = false;
-                self.changed_at = Some(Instant::now());
-            }
+            Transition::Grew { fingerprint } => self.grew(e, fingerprint),
             Transition::Truncated {
                 fingerprint,
                 changed,
             } => {
                 let (path, size, read) = (show(&self.path), self.size, self.cursor.read_pos);
-                self.log(&mut events, Warn, || {
-                    format!(
-                        "{path} was truncated (size {size} < offset {read}); reading it again \
-                         from the start"
-                    )
+                self.rewritten(e, fingerprint, changed, || {
+                    format!("{path} was truncated (size {size} < offset {read})")
                 });
-                self.truncated(fingerprint, changed);
-                self.changed_at = Some(Instant::now());
-                events.push(Event::Truncation);
-                self.resolved(&mut events);
             }
             Transition::NewContent {
                 fingerprint,
                 changed,
             } => {
                 let path = show(&self.path);
-                self.log(&mut events, Warn, || {
-                    format!(
-                        "{path} has new content at its start (truncated and rewritten); \
-                         reading it again from the start"
-                    )
+                self.rewritten(e, fingerprint, changed, || {
+                    format!("{path} has new content at its start (truncated and rewritten)")
                 });
-                self.truncated(fingerprint, changed);
-                self.changed_at = Some(Instant::now());
-                events.push(Event::Truncation);
-                self.resolved(&mut events);
             }
             Transition::GrewWhileGone { size } => {
-                self.size = size;
-                self.state = State::Gone {
-                    since: Instant::now(),
-                };
-                self.unresolved = false;
+                let since = Instant::now();
+                (self.size, self.state, self.unresolved) = (size, State::Gone { since }, false);
             }
             Transition::SizeOverstated => {
-                self.size = self.cursor.read_pos;
-                self.unresolved = false;
+                (self.size, self.unresolved) = (self.cursor.read_pos, false);
             }
             Transition::Drained => {
                 let path = show(&self.path);
-                self.log(&mut events, Debug, || {
+                self.log(e, Debug, || {
                     format!("{path} fully delivered; closed while the output waits")
                 });
-                self.file = None;
-                self.state = State::Retired { at: unix_now() };
-                self.resolved(&mut events);
+                self.retire(e, unix_now());
             }
             Transition::LetGo { at } => {
                 let path = show(&self.path);
-                self.log(&mut events, Debug, || {
-                    format!("{path} fully delivered; closed")
-                });
+                self.log(e, Debug, || format!("{path} fully delivered; closed"));
                 self.finished = false;
-                self.file = None;
-                self.state = State::Retired { at };
-                self.resolved(&mut events);
+                self.retire(e, at);
             }
         }
         events
+    }
+
+    /// `Transition::Resume`: the same file again, followed on from its offset.
+    fn resume(
+        &mut self,
+        events: &mut Vec<Event>,
+        size: u64,
+        born: Option<u64>,
+        fingerprint: Fingerprint,
+        after_cut: bool,
+    ) {
+        let (path, offset) = (show(&self.path), self.cursor.offset);
+        self.log(events, log::Level::Debug, || {
+            format!("resuming {path} at offset {offset}")
+        });
+        (self.fingerprint, self.born, self.size) = (fingerprint, born, size);
+        self.state = State::Following;
+        self.cursor = Cursor::at(offset, after_cut);
+        self.committed_fingerprint = self.fingerprint;
+        self.resolved(events);
+    }
+
+    /// `Transition::ResumeTruncated`: truncated, or truncated and rewritten,
+    /// while not looked at; read again from the start.
+    fn resume_truncated(
+        &mut self,
+        events: &mut Vec<Event>,
+        size: u64,
+        born: Option<u64>,
+        fingerprint: Fingerprint,
+        changed: Option<u64>,
+    ) {
+        let (path, offset) = (show(&self.path), self.cursor.offset);
+        self.log(events, log::Level::Warn, || {
+            if size < offset {
+                format!(
+                    "{path} was truncated (size {size} < checkpointed offset {offset}); \
+                     reading it again from the start"
+                )
+            } else {
+                format!(
+                    "{path} has new content at its start (truncated and rewritten while \
+                     not looked at); reading it again from the start"
+                )
+            }
+        });
+        (self.born, self.size) = (born, size);
+        self.state = State::Following;
+        self.truncated(fingerprint, changed);
+        self.cursor.commit();
+        self.committed_fingerprint = self.fingerprint;
+        events.push(Event::Truncation);
+        self.resolved(events);
+    }
+
+    /// `Transition::FoundBeside`: renamed away while closed, found at `at`;
+    /// read to its end from there.
+    fn found_beside(&mut self, events: &mut Vec<Event>, at: &Path, size: u64, after_cut: bool) {
+        let path = show(&self.path);
+        self.log(events, log::Level::Info, || {
+            format!(
+                "{path} was renamed away (to {}); reading the rest of it",
+                show(at)
+            )
+        });
+        if self.state == State::Missing {
+            // Taken up from the checkpoint: its offset is committed.
+            self.cursor = Cursor::at(self.cursor.offset, after_cut);
+            self.committed_fingerprint = self.fingerprint;
+        }
+        self.set_seen_at(at);
+        self.size = size;
+        self.gone(events);
+    }
+
+    /// `Transition::Vanished`: not found anywhere with bytes undelivered.
+    fn vanished(&mut self, events: &mut Vec<Event>) {
+        let (path, ino, offset) = (show(&self.path), self.id.ino, self.cursor.offset);
+        self.log(events, log::Level::Warn, || {
+            format!(
+                "{path} (inode {ino}) was renamed away or deleted and is not found \
+                 beside it; what it held after offset {offset} is not delivered"
+            )
+        });
+        if self.state == State::Following {
+            events.push(Event::Rotation);
+        }
+        self.state = State::Missing;
+        self.resolved(events);
+    }
+
+    /// No longer at its path: read to its end, then let go.
+    fn gone(&mut self, events: &mut Vec<Event>) {
+        self.state = State::Gone {
+            since: Instant::now(),
+        };
+        events.push(Event::Rotation);
+        self.resolved(events);
+    }
+
+    /// Let go at Unix time `at`, its descriptor closed.
+    fn retire(&mut self, events: &mut Vec<Event>, at: u64) {
+        self.file = None;
+        self.state = State::Retired { at };
+        self.resolved(events);
+    }
+
+    /// `Transition::ShrunkOnce`: looked shorter once; looked at again.
+    fn shrunk_once(&mut self, events: &mut Vec<Event>) {
+        let path = show(&self.path);
+        self.log(events, log::Level::Debug, || {
+            format!("{path} looks shorter than what was read; looking again")
+        });
+        (self.unresolved, self.shrink_seen) = (false, true);
+        self.changed_at = Some(Instant::now());
+    }
+
+    /// `Transition::Grew`: the same head; the fingerprint may cover more.
+    fn grew(&mut self, events: &mut Vec<Event>, fingerprint: Fingerprint) {
+        if fingerprint != self.fingerprint {
+            events.push(Event::Dirty);
+        }
+        self.fingerprint = fingerprint;
+        (self.unresolved, self.shrink_seen) = (false, false);
+        self.changed_at = Some(Instant::now());
+    }
+
+    /// Truncated or rewritten while followed (`what` happened): read again
+    /// from the start.
+    fn rewritten(
+        &mut self,
+        events: &mut Vec<Event>,
+        fingerprint: Fingerprint,
+        changed: Option<u64>,
+        what: impl FnOnce() -> String,
+    ) {
+        self.log(events, log::Level::Warn, || {
+            format!("{}; reading it again from the start", what())
+        });
+        self.truncated(fingerprint, changed);
+        self.changed_at = Some(Instant::now());
+        events.push(Event::Truncation);
+        self.resolved(events);
     }
 
     /// Pushes a log line, formatted only when its level is enabled (an idle

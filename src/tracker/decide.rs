@@ -198,31 +198,7 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
                 byte_before,
                 changed,
             },
-        ) => match head {
-            // Born with the file known: the same file, truncated and
-            // rewritten while not looked at.
-            HeadCheck::Other(fingerprint) if t.born.is_some() && born == t.born => {
-                Transition::ResumeTruncated {
-                    size,
-                    born,
-                    fingerprint,
-                    changed,
-                }
-            }
-            HeadCheck::Other(_) => Transition::Recycled,
-            HeadCheck::Same(fingerprint) if t.cursor.offset > size => Transition::ResumeTruncated {
-                size,
-                born,
-                fingerprint,
-                changed,
-            },
-            HeadCheck::Same(fingerprint) => Transition::Resume {
-                size,
-                born,
-                fingerprint,
-                after_cut: t.cursor.offset > 0 && byte_before.is_some_and(|b| b != b'\n'),
-            },
-        },
+        ) => reappeared(t, size, born, head, byte_before, changed),
         (State::Following, Observation::NotSeen) if open => Transition::RotatedAway,
         (State::Following, Observation::NotSeen) => Transition::LookBeside,
         (State::Missing, Observation::NotSeen) if first_cycle || t.unresolved => {
@@ -257,21 +233,7 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
                 head,
                 changed,
             },
-        ) => match (change, head) {
-            (Change::Unchanged, _) => Transition::Steady,
-            (Change::Grew, HeadCheck::Same(fingerprint)) => Transition::Grew { fingerprint },
-            (Change::Grew, HeadCheck::Other(fingerprint)) => Transition::NewContent {
-                fingerprint,
-                changed,
-            },
-            (Change::Truncated, HeadCheck::Same(_)) if !t.shrink_seen => Transition::ShrunkOnce,
-            (Change::Truncated, HeadCheck::Same(fingerprint) | HeadCheck::Other(fingerprint)) => {
-                Transition::Truncated {
-                    fingerprint,
-                    changed,
-                }
-            }
-        },
+        ) => rechecked(t, change, head, changed),
         (_, Observation::ShortRead) => Transition::SizeOverstated,
         (State::Gone { .. }, &Observation::Waiting { size_now, quiet })
             if quiet
@@ -285,6 +247,62 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
         (_, Observation::Waiting { .. }) => Transition::Unchanged,
         (_, &Observation::Saved { at }) if t.finished => Transition::LetGo { at },
         (_, Observation::Saved { .. }) => Transition::Unchanged,
+    }
+}
+
+/// A missing or retired file seen again, its head re-checked (see
+/// `Observation::Reappeared`).
+fn reappeared(
+    t: &Tracked,
+    size: u64,
+    born: Option<u64>,
+    head: HeadCheck,
+    byte_before: Option<u8>,
+    changed: Option<u64>,
+) -> Transition {
+    match head {
+        // Born with the file known: the same file, truncated and rewritten
+        // while not looked at.
+        HeadCheck::Other(fingerprint) if t.born.is_some() && born == t.born => {
+            Transition::ResumeTruncated {
+                size,
+                born,
+                fingerprint,
+                changed,
+            }
+        }
+        HeadCheck::Other(_) => Transition::Recycled,
+        HeadCheck::Same(fingerprint) if t.cursor.offset > size => Transition::ResumeTruncated {
+            size,
+            born,
+            fingerprint,
+            changed,
+        },
+        HeadCheck::Same(fingerprint) => Transition::Resume {
+            size,
+            born,
+            fingerprint,
+            after_cut: t.cursor.offset > 0 && byte_before.is_some_and(|b| b != b'\n'),
+        },
+    }
+}
+
+/// An open file re-checked before a read (see `Observation::Recheck`).
+fn rechecked(t: &Tracked, change: Change, head: HeadCheck, changed: Option<u64>) -> Transition {
+    match (change, head) {
+        (Change::Unchanged, _) => Transition::Steady,
+        (Change::Grew, HeadCheck::Same(fingerprint)) => Transition::Grew { fingerprint },
+        (Change::Grew, HeadCheck::Other(fingerprint)) => Transition::NewContent {
+            fingerprint,
+            changed,
+        },
+        (Change::Truncated, HeadCheck::Same(_)) if !t.shrink_seen => Transition::ShrunkOnce,
+        (Change::Truncated, HeadCheck::Same(fingerprint) | HeadCheck::Other(fingerprint)) => {
+            Transition::Truncated {
+                fingerprint,
+                changed,
+            }
+        }
     }
 }
 
