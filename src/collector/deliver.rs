@@ -2,31 +2,41 @@
 //! first and within a budget per file, split it into lines, encode them into
 //! the batch and write the batch out; and let go of files that are done.
 
-use super::*;
 use std::ops::Range;
+use std::time::{Instant, SystemTime};
 
-use crate::tracker::{self, HeadCheck, Observation};
+use super::{
+    emit, open_verified, stats_line, Collector, BATCH_BYTES, COPY_MIN, DIRECT_BYTES, FILE_BUDGET,
+    MAP_CHUNK,
+};
+use crate::error::show;
+use crate::identity::{self, FileId};
+use crate::lines::{self, Chunk};
+use crate::output::WriteError;
+
+use crate::tracker::{self, Change, HeadCheck, Observation, State};
 
 impl Collector<'_> {
     /// Steps 3 and 4: read, split, encode and write every active file.
     /// Returns whether some file still has bytes to read.
     pub(super) fn deliver(&mut self) -> Result<bool, WriteError> {
         let mut backlog = false;
-        self.order.clear();
+        self.scratch.order.clear();
         // Settled files have no work and no descriptor.
-        let files = &self.files;
+        let files = &self.table.files;
         let unsettled = self
+            .table
             .unsettled
             .iter()
             .filter_map(|&seq| Some((seq, files.get(&seq)?)));
-        self.open_count = 0;
+        self.fds.open = 0;
         for (seq, t) in unsettled {
-            self.open_count += usize::from(t.is_open());
+            self.fds.open += usize::from(t.is_open());
             if t.has_work() {
-                self.order.push(seq);
+                self.scratch.order.push(seq);
             }
         }
-        let order = std::mem::take(&mut self.order);
+        let order = std::mem::take(&mut self.scratch.order);
         for &seq in &order {
             if self.signals.should_stop() {
                 break;
@@ -34,7 +44,9 @@ impl Collector<'_> {
             if self.waiting(seq) {
                 // A predecessor read after it in this cycle (a copy taken on
                 // at start-up) may let it go on in the next one.
-                let after = self.files[&seq].waits_for().is_some_and(|(p, _)| p > seq);
+                let after = self.table.files[&seq]
+                    .waits_for()
+                    .is_some_and(|(p, _)| p > seq);
                 backlog |= after;
                 continue;
             }
@@ -42,7 +54,7 @@ impl Collector<'_> {
             backlog |= more;
             self.let_go(seq, more);
         }
-        self.order = order;
+        self.scratch.order = order;
         self.flush()?;
         Ok(backlog)
     }
@@ -53,23 +65,23 @@ impl Collector<'_> {
     /// Lately changed files keep their descriptor only while half the budget
     /// is free: files with bytes to read come first.
     pub(super) fn let_go(&mut self, seq: u64, more: bool) {
-        let over_budget = self.open_count > self.max_open;
+        let over_budget = self.fds.open > self.fds.max;
         // Files with bytes to read come first: those that changed lately or
         // hold a partial line keep their descriptor only while half the
         // budget is free.
-        let lately_allowed = self.open_count < self.max_open / 2;
+        let lately_allowed = self.fds.open < self.fds.max / 2;
         let interval = self.settings.interval;
-        let Some(t) = self.files.get_mut(&seq) else {
+        let Some(t) = self.table.files.get_mut(&seq) else {
             return;
         };
         if t.let_go(more, over_budget, lately_allowed, interval) {
-            self.open_count -= 1;
+            self.fds.open -= 1;
         }
     }
 
     /// Whether file `seq` must wait for its predecessor to be read further.
     pub(super) fn waiting(&mut self, seq: u64) -> bool {
-        let Some((pseq, mark)) = self.files.get(&seq).and_then(|t| t.waits_for()) else {
+        let Some((pseq, mark)) = self.table.files.get(&seq).and_then(|t| t.waits_for()) else {
             return false;
         };
         // A gone predecessor also goes first with its final partial line,
@@ -78,13 +90,13 @@ impl Collector<'_> {
         // Checked anew each cycle: a rolled-back cycle can put the predecessor
         // behind again. Only a predecessor that was let go (which happens
         // once a checkpoint covers it) ends the wait for good.
-        let blocked = match self.files.get(&pseq).map(|p| (p.state(), p)) {
+        let blocked = match self.table.files.get(&pseq).map(|p| (p.state(), p)) {
             Some((State::Following, p)) => p.cursor().read_pos() < mark,
             Some((State::Gone { .. }, p)) => {
                 p.cursor().read_pos() < mark || (p.offset() < mark && !p.finished())
             }
             Some((State::Retired { .. } | State::Missing, _)) | None => {
-                if let Some(t) = self.files.get_mut(&seq) {
+                if let Some(t) = self.table.files.get_mut(&seq) {
                     t.stop_waiting();
                 }
                 false
@@ -105,11 +117,11 @@ impl Collector<'_> {
             return Ok(false);
         }
         let (interval, once) = (self.settings.interval, self.settings.once);
-        let t = self.files.get(&seq).expect("still tracked");
+        let t = self.table.files.get(&seq).expect("still tracked");
         if t.due_to_finish(interval, once) {
             self.finish_gone(seq)?;
         }
-        Ok(self.files.get(&seq).is_some_and(|t| t.unread()))
+        Ok(self.table.files.get(&seq).is_some_and(|t| t.unread()))
     }
 
     /// Opens a closed file when its turn needs it (it changed, it is gone, a
@@ -117,7 +129,7 @@ impl Collector<'_> {
     /// the file is open now.
     fn open_for_turn(&mut self, seq: u64) -> bool {
         let (interval, once) = (self.settings.interval, self.settings.once);
-        let Some(t) = self.files.get_mut(&seq) else {
+        let Some(t) = self.table.files.get_mut(&seq) else {
             return false;
         };
         if t.is_open() {
@@ -125,13 +137,13 @@ impl Collector<'_> {
         }
         // Its turn comes once others let go: those still reading keep the
         // loop going, and gone files waiting to be let go should not.
-        if !t.wants_open(interval, once) || self.open_count >= self.max_open {
+        if !t.wants_open(interval, once) || self.fds.open >= self.fds.max {
             return false;
         }
         match identity::open_for_reading(t.seen_at()) {
             Ok(f) if f.metadata().is_ok_and(|m| FileId::of(&m) == t.id()) => {
                 t.attach(f);
-                self.open_count += 1;
+                self.fds.open += 1;
                 true
             }
             // Another file at that path now: the next look sorts it out.
@@ -149,8 +161,8 @@ impl Collector<'_> {
     /// and rewritten past the old offset within one interval is a new file).
     /// Returns whether it is to be read now.
     fn recheck(&mut self, seq: u64) -> bool {
-        let first = self.first_cycle;
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let first = self.looking.first_cycle;
+        let t = self.table.files.get_mut(&seq).expect("still tracked");
         let Some(file) = t.file() else {
             return false;
         };
@@ -166,7 +178,7 @@ impl Collector<'_> {
                 }
             }
         }
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let t = self.table.files.get_mut(&seq).expect("still tracked");
         let Some(file) = t.file() else {
             return false;
         };
@@ -205,8 +217,8 @@ impl Collector<'_> {
     /// changed and what its head (or the bytes before its offset) says.
     /// Returns whether it is to be read now.
     fn rechecked(&mut self, seq: u64, change: Change, head: HeadCheck) -> bool {
-        let first = self.first_cycle;
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let first = self.looking.first_cycle;
+        let t = self.table.files.get_mut(&seq).expect("still tracked");
         // A truncation: when it was seen tells later copies from generations.
         let changed = match (change, head) {
             (Change::Truncated, _) | (_, HeadCheck::Other(_)) => t
@@ -236,7 +248,7 @@ impl Collector<'_> {
         loop {
             // Looked up again each round: the batch is written out between
             // rounds, and while the output blocks, other files are tended to.
-            let t = self.files.get_mut(&seq).expect("still tracked");
+            let t = self.table.files.get_mut(&seq).expect("still tracked");
             if !t.is_open() || !t.unread() || budget == 0 {
                 return Ok(true);
             }
@@ -256,7 +268,7 @@ impl Collector<'_> {
                     None => try_copy = false,
                 }
             }
-            let t = self.files.get_mut(&seq).expect("still tracked");
+            let t = self.table.files.get_mut(&seq).expect("still tracked");
             let Some(file) = t.file() else {
                 return Ok(true);
             };
@@ -267,15 +279,19 @@ impl Collector<'_> {
             let want = usize::try_from(t.size() - base)
                 .unwrap_or(usize::MAX)
                 .saturating_add(k)
-                .min(self.buf.len());
-            let got = match identity::read_full_at(file, &mut self.buf[..want], base - k as u64) {
+                .min(self.scratch.buf.len());
+            let got = match identity::read_full_at(
+                file,
+                &mut self.scratch.buf[..want],
+                base - k as u64,
+            ) {
                 Ok(got) => got,
                 Err(e) => {
                     self.read_failed(seq, e);
                     return Ok(false);
                 }
             };
-            if got >= k && t.behind_matches(&self.buf[..k]) == Some(false) {
+            if got >= k && t.behind_matches(&self.scratch.buf[..k]) == Some(false) {
                 // Not what was delivered: truncated and written again past
                 // the offset since the last look.
                 if !self.rewritten(seq) {
@@ -285,10 +301,10 @@ impl Collector<'_> {
             }
             let n = got.saturating_sub(k);
             // The lines of one read were read at one time.
-            self.shared.set_time(SystemTime::now());
+            self.scratch.shared.set_time(SystemTime::now());
             if n == 0 {
                 let events = t
-                    .observe(&Observation::ShortRead, self.first_cycle)
+                    .observe(&Observation::ShortRead, self.looking.first_cycle)
                     .events();
                 self.emit(events);
                 return Ok(true);
@@ -299,15 +315,16 @@ impl Collector<'_> {
                 let from = (base, cursor.after_cut());
                 self.marked(seq, from, direct.as_ref().map_or(0, |r| r.len()));
             }
-            if direct.is_some() || self.batch.len() >= BATCH_BYTES {
+            if direct.is_some() || self.scratch.batch.len() >= BATCH_BYTES {
                 self.write_out(direct)?;
             }
             if split.consumed == 0 {
-                if got == self.buf.len() && n <= max {
+                if got == self.scratch.buf.len() && n <= max {
                     // A line longer than the buffer but within the maximum: grow
                     // the buffer (up to one maximal line) and read it again.
-                    let grown = (self.buf.len() * 2).min(max + 1 + tracker::BEHIND as usize);
-                    self.buf.resize(grown, 0);
+                    let grown =
+                        (self.scratch.buf.len() * 2).min(max + 1 + tracker::BEHIND as usize);
+                    self.scratch.buf.resize(grown, 0);
                     continue;
                 }
                 return Ok(true); // An unfinished line: wait for the rest of it.
@@ -330,12 +347,12 @@ impl Collector<'_> {
         after_cut: bool,
     ) -> (lines::Split, Option<Range<usize>>) {
         let max = self.settings.max_line_bytes;
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let t = self.table.files.get_mut(&seq).expect("still tracked");
         // Split first, then encode: raw lines that fill most of a read go
         // out straight from the read buffer, without a copy into the batch.
-        let mut spans = std::mem::take(&mut self.spans);
+        let mut spans = std::mem::take(&mut self.scratch.spans);
         spans.clear();
-        let data = &self.buf[k..k + n];
+        let data = &self.scratch.buf[k..k + n];
         let split = lines::split(data, base, max, after_cut, |chunk| {
             let (piece, offset, bytes) = match chunk {
                 Chunk::Lines { offset, bytes } => (false, offset, bytes),
@@ -357,29 +374,32 @@ impl Collector<'_> {
             _ => None,
         };
         let lines = match &direct {
-            Some(range) => memchr::memchr_iter(b'\n', &self.buf[range.clone()]).count() as u64,
+            Some(range) => {
+                memchr::memchr_iter(b'\n', &self.scratch.buf[range.clone()]).count() as u64
+            }
             None => spans
                 .iter()
                 .map(|(piece, range)| {
                     let offset = base + (range.start - k) as u64;
-                    let bytes = &self.buf[range.clone()];
+                    let bytes = &self.scratch.buf[range.clone()];
                     let chunk = if *piece {
                         Chunk::Piece { offset, bytes }
                     } else {
                         Chunk::Lines { offset, bytes }
                     };
-                    t.encoder().encode(chunk, &self.shared, &mut self.batch)
+                    t.encoder()
+                        .encode(chunk, &self.scratch.shared, &mut self.scratch.batch)
                 })
                 .sum(),
         };
-        self.spans = spans;
+        self.scratch.spans = spans;
         self.stats.lines += lines;
         self.stats.delivered(t.path(), lines, split.consumed as u64);
         let events = t.advance(split.consumed as u64, n as u64, split.after_cut);
         if split.consumed > 0 {
             let end = k + split.consumed;
             let from = end - t.offset().min(tracker::BEHIND) as usize;
-            t.set_behind(&self.buf[from..end]);
+            t.set_behind(&self.scratch.buf[from..end]);
         }
         self.emit(events);
         (split, direct)
@@ -389,7 +409,7 @@ impl Collector<'_> {
     /// in the old one's place, read from its start. Returns false if that
     /// could not be told (a failed read).
     fn rewritten(&mut self, seq: u64) -> bool {
-        let t = self.files.get(&seq).expect("still tracked");
+        let t = self.table.files.get(&seq).expect("still tracked");
         let Some(file) = t.file() else {
             return false;
         };
@@ -416,7 +436,7 @@ impl Collector<'_> {
     ))]
     fn copy_lines(&mut self, seq: u64) -> Result<Option<usize>, WriteError> {
         let max = self.settings.max_line_bytes;
-        let t = self.files.get(&seq).expect("still tracked");
+        let t = self.table.files.get(&seq).expect("still tracked");
         let Some(file) = t.file() else {
             return Ok(None);
         };
@@ -432,7 +452,7 @@ impl Collector<'_> {
             return Ok(None);
         }
         self.flush()?; // what came before goes first
-        let Some(t) = self.files.get(&seq) else {
+        let Some(t) = self.table.files.get(&seq) else {
             return Ok(None);
         };
         let Some(file) = t.file() else {
@@ -462,7 +482,7 @@ impl Collector<'_> {
         if copied? != crate::output::Copied::Done {
             return Ok(None);
         }
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let t = self.table.files.get_mut(&seq).expect("still tracked");
         let events = t.copied(end as u64);
         self.stats.lines += lines;
         self.stats.bytes += end as u64;
@@ -492,13 +512,13 @@ impl Collector<'_> {
     /// Writes out the batch, then `direct`, a range of the read buffer that
     /// goes out as it is.
     fn write_out(&mut self, direct: Option<Range<usize>>) -> Result<(), WriteError> {
-        if self.batch.is_empty() && direct.is_none() {
+        if self.scratch.batch.is_empty() && direct.is_none() {
             return Ok(());
         }
         let (files, stats, dirty, notify) = (
-            &mut self.files,
+            &mut self.table.files,
             &mut self.stats,
-            &mut self.dirty,
+            &mut self.commits.dirty,
             &mut self.notify,
         );
         let (signals, interval) = (self.signals, self.settings.interval);
@@ -529,12 +549,13 @@ impl Collector<'_> {
             let since = *blocked_since.get_or_insert_with(Instant::now);
             stall_limit.is_none_or(|limit| since.elapsed() < limit)
         };
-        self.output.write_all(&self.batch, &mut housekeeping)?;
-        let mut written = self.batch.len();
-        self.batch.clear();
+        self.output
+            .write_all(&self.scratch.batch, &mut housekeeping)?;
+        let mut written = self.scratch.batch.len();
+        self.scratch.batch.clear();
         if let Some(range) = direct {
             self.output
-                .write_all(&self.buf[range.clone()], &mut housekeeping)?;
+                .write_all(&self.scratch.buf[range.clone()], &mut housekeeping)?;
             written += range.len();
         }
         self.stats.bytes += written as u64;
@@ -545,7 +566,7 @@ impl Collector<'_> {
     /// newline added; it is let go once the checkpoint covering that is saved.
     pub(super) fn finish_gone(&mut self, seq: u64) -> Result<(), WriteError> {
         let max = self.settings.max_line_bytes;
-        let t = self.files.get_mut(&seq).expect("still tracked");
+        let t = self.table.files.get_mut(&seq).expect("still tracked");
         if !t.is_open() {
             if let Some(file) = open_verified(t.seen_at(), t.id()) {
                 t.attach(file);
@@ -562,11 +583,11 @@ impl Collector<'_> {
         let left = t.size() - offset;
         let rest = usize::try_from(left)
             .unwrap_or(usize::MAX)
-            .min(self.buf.len().max(max + 1));
-        if self.buf.len() < rest {
-            self.buf.resize(rest, 0);
+            .min(self.scratch.buf.len().max(max + 1));
+        if self.scratch.buf.len() < rest {
+            self.scratch.buf.resize(rest, 0);
         }
-        let n = match identity::read_full_at(file, &mut self.buf[..rest], offset) {
+        let n = match identity::read_full_at(file, &mut self.scratch.buf[..rest], offset) {
             Ok(n) => n,
             Err(e) => {
                 log::warn!("cannot read the rest of {}: {e}", show(t.path()));
@@ -575,10 +596,10 @@ impl Collector<'_> {
                 return Ok(());
             }
         };
-        self.shared.set_time(SystemTime::now());
-        let (encoder, shared, batch) = (t.encoder(), &self.shared, &mut self.batch);
+        self.scratch.shared.set_time(SystemTime::now());
+        let (encoder, shared, batch) = (t.encoder(), &self.scratch.shared, &mut self.scratch.batch);
         let mut lines = 0;
-        let bytes = &self.buf[..n];
+        let bytes = &self.scratch.buf[..n];
         let split = lines::split(bytes, offset, max, after_cut, |chunk| {
             lines += encoder.encode(chunk, shared, batch);
         });

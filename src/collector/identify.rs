@@ -3,9 +3,18 @@
 //! seen are looked for among their siblings, and only then are new files
 //! taken on, so that a rotated file is in place to go before its successor.
 
-use super::*;
-use crate::identity::Stat;
-use crate::tracker::{self, HeadCheck, Next, Observation, Sibling, Start};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{byte_before, end_of_last_line, open_verified, Collector, Look};
+use crate::discover::{self, Found};
+use crate::error::show;
+use crate::identity::{self, FileId, Fingerprint, IdSet, Kind, Stat};
+use crate::tracker::{self, Event, HeadCheck, Next, Observation, Sibling, Start, State, Tracked};
 
 /// How the files of the first look were taken up, summed up in one line
 /// instead of one per file.
@@ -51,18 +60,18 @@ impl Collector<'_> {
     pub(super) fn identify(&mut self) {
         let rebuilt = discover::expand(
             &self.specs,
-            &mut self.found,
-            &mut self.problems,
-            &mut self.dir_cache,
+            &mut self.looking.found,
+            &mut self.looking.problems,
+            &mut self.looking.dir_cache,
         );
-        for pattern in self.dir_cache.take_newly_unmatched() {
+        for pattern in self.looking.dir_cache.take_newly_unmatched() {
             log::warn!("{} matches no file (yet); watching for it", show(&pattern));
         }
-        for notice in self.dir_cache.take_notices() {
+        for notice in self.looking.dir_cache.take_notices() {
             log::warn!("{notice}");
         }
-        self.unknown.clear();
-        for p in std::mem::take(&mut self.problems) {
+        self.looking.unknown.clear();
+        for p in std::mem::take(&mut self.looking.problems) {
             self.warn_once(
                 &p.dir,
                 format!("cannot read directory {}: {}", show(&p.dir), p.error),
@@ -70,63 +79,68 @@ impl Collector<'_> {
             // A directory that is gone takes its files with it; one that
             // cannot be read says nothing about them.
             if !is_absence(&p.error) {
-                self.unknown.insert(p.dir);
+                self.looking.unknown.insert(p.dir);
             }
         }
-        if rebuilt || self.watch.is_stale() {
-            for seq in self.watch.rebuild(&self.found) {
+        if rebuilt || self.looking.watch.is_stale() {
+            for seq in self.looking.watch.rebuild(&self.looking.found) {
                 self.unsettle(seq);
             }
         } else {
             self.settle();
         }
-        self.looks += 1;
+        self.looking.looks += 1;
         let look_started = SystemTime::now();
         let mut fresh_ids = IdSet::default();
-        self.listings.clear();
-        let found = std::mem::take(&mut self.found);
+        self.looking.listings.clear();
+        let found = std::mem::take(&mut self.looking.found);
         let mut fresh = Vec::new();
         for (i, f) in found.iter().enumerate() {
-            let stat = self.watch.stat(i, f);
+            let stat = self.looking.watch.stat(i, f);
             if let Ok(stat) = &stat {
-                if self.watch.unchanged(i, stat) {
+                if self.looking.watch.unchanged(i, stat) {
                     continue;
                 }
             }
-            if let Some(seq) = self.watch.unsettle(i) {
+            if let Some(seq) = self.looking.watch.unsettle(i) {
                 self.unsettle(seq);
             }
             let Some(look) = self.look_at(f, stat) else {
                 continue;
             };
             // Each file once, even when a second PATH leads to it.
-            match self.by_id.get(&look.id).copied() {
+            match self.table.by_id.get(&look.id).copied() {
                 Some(seq) => {
-                    let t = self.files.get_mut(&seq).expect("by_id names tracked files");
+                    let t = self
+                        .table
+                        .files
+                        .get_mut(&seq)
+                        .expect("by_id names tracked files");
                     if t.is_settled() {
                         // Its slot comes later in this look; from the next
                         // look on, this path is the first to it.
-                        self.watch.invalidate();
-                    } else if t.seen(self.looks, &f.path) {
-                        self.watch.looked(i, &look);
+                        self.looking.watch.invalidate();
+                    } else if t.seen(self.looking.looks, &f.path) {
+                        self.looking.watch.looked(i, &look);
                         self.look_again(seq, &f.path, look);
                     } else {
-                        self.watch.shared(seq);
+                        self.looking.watch.shared(seq);
                     }
                 }
                 None if fresh_ids.insert(look.id) => {
-                    self.watch.looked(i, &look);
+                    self.looking.watch.looked(i, &look);
                     fresh.push((f.path.clone(), look))
                 }
                 None => {}
             }
         }
-        self.found = found;
+        self.looking.found = found;
         self.account_for_missing();
-        if self.first_cycle && !fresh.is_empty() {
+        if self.looking.first_cycle && !fresh.is_empty() {
             // Files the checkpoint names that were not found, by inode, for
             // spotting a device renumbering among the new arrivals.
-            self.missing_by_ino = self
+            self.table.missing_by_ino = self
+                .table
                 .files
                 .iter()
                 .filter(|(_, t)| t.state() == State::Missing)
@@ -141,7 +155,7 @@ impl Collector<'_> {
         // Files are stamped by a clock that lags the one read here by up
         // to a scheduler tick.
         const CLOCK_LAG: Duration = Duration::from_millis(20);
-        self.born_after = look_started
+        self.looking.born_after = look_started
             .checked_sub(CLOCK_LAG)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .and_then(|d| u64::try_from(d.as_nanos()).ok());
@@ -151,30 +165,30 @@ impl Collector<'_> {
     /// nothing left to do by its end (see watch.rs): each reached from one
     /// slot only, at its own path, with the size that slot saw.
     fn settle(&mut self) {
-        for (i, id, size) in self.watch.candidates() {
-            let Some(&seq) = self.by_id.get(&id) else {
+        for (i, id, size) in self.looking.watch.candidates() {
+            let Some(&seq) = self.table.by_id.get(&id) else {
                 continue;
             };
-            if self.watch.is_shared(seq) {
+            if self.looking.watch.is_shared(seq) {
                 continue;
             }
-            let Some(t) = self.files.get_mut(&seq) else {
+            let Some(t) = self.table.files.get_mut(&seq) else {
                 continue;
             };
-            if t.can_settle() && t.size() == size && t.path() == self.found[i].path {
+            if t.can_settle() && t.size() == size && t.path() == self.looking.found[i].path {
                 t.settle();
-                self.watch.settle(i, seq);
-                self.unsettled.remove(&seq);
+                self.looking.watch.settle(i, seq);
+                self.table.unsettled.remove(&seq);
             }
         }
-        self.watch.end_settling();
+        self.looking.watch.end_settling();
     }
 
     /// File `seq` takes the full look again.
     fn unsettle(&mut self, seq: u64) {
-        if let Some(t) = self.files.get_mut(&seq) {
+        if let Some(t) = self.table.files.get_mut(&seq) {
             t.unsettle();
-            self.unsettled.insert(seq);
+            self.table.unsettled.insert(seq);
         }
     }
 
@@ -196,7 +210,7 @@ impl Collector<'_> {
                 let absent = is_absence(&e);
                 if !absent {
                     // Not a sign that the file is gone: nothing is known.
-                    self.unknown.insert(f.path.clone());
+                    self.looking.unknown.insert(f.path.clone());
                 }
                 if f.literal {
                     let what = if absent {
@@ -223,18 +237,19 @@ impl Collector<'_> {
         // Reading what the collector writes would feed it back into itself.
         // Its files are looked up once a look, and only when a path is
         // looked at in full: an idle look does without.
-        if self.not_followed_in != self.looks {
-            self.not_followed_in = self.looks;
-            self.not_followed.clear();
-            self.not_followed
-                .extend(self.output_id.map(|id| (id, "the output file")));
-            self.not_followed.extend(
-                self.not_to_follow.iter().filter_map(|(path, what)| {
+        if self.own.not_followed_in != self.looking.looks {
+            self.own.not_followed_in = self.looking.looks;
+            self.own.not_followed.clear();
+            self.own
+                .not_followed
+                .extend(self.own.output_id.map(|id| (id, "the output file")));
+            self.own.not_followed.extend(
+                self.own.not_to_follow.iter().filter_map(|(path, what)| {
                     Some((FileId::of(&fs::metadata(path).ok()?), *what))
                 }),
             );
         }
-        if let Some((_, what)) = self.not_followed.iter().find(|(id, _)| *id == stat.id) {
+        if let Some((_, what)) = self.own.not_followed.iter().find(|(id, _)| *id == stat.id) {
             let message = format!("{} is {what}; not followed", show(&f.path));
             self.warn_once(&f.path, message);
             return None;
@@ -257,23 +272,23 @@ impl Collector<'_> {
         let mut lookups = Vec::new();
         let mut events = Vec::new();
         // Settled files were seen.
-        for &seq in &self.unsettled {
-            let Some(t) = self.files.get_mut(&seq) else {
+        for &seq in &self.table.unsettled {
+            let Some(t) = self.table.files.get_mut(&seq) else {
                 continue;
             };
-            if t.was_seen_in(self.looks) {
+            if t.was_seen_in(self.looking.looks) {
                 continue;
             }
-            let unknown = !self.unknown.is_empty()
-                && [t.path(), t.seen_at()]
-                    .iter()
-                    .any(|p| self.unknown.contains(*p) || self.unknown.contains(dir_of(p)));
+            let unknown = !self.looking.unknown.is_empty()
+                && [t.path(), t.seen_at()].iter().any(|p| {
+                    self.looking.unknown.contains(*p) || self.looking.unknown.contains(dir_of(p))
+                });
             let observation = if unknown {
                 Observation::Unknown
             } else {
                 Observation::NotSeen
             };
-            match t.observe(&observation, self.first_cycle) {
+            match t.observe(&observation, self.looking.first_cycle) {
                 Next::LookBeside => lookups.push(seq),
                 Next::Done(done) => events.extend(done),
                 // Not answers to "not seen".
@@ -283,8 +298,8 @@ impl Collector<'_> {
         self.emit(events);
         for seq in lookups {
             let sibling = self.find_sibling(seq);
-            let t = self.files.get_mut(&seq).expect("listed above");
-            match t.observe(&Observation::Beside(sibling), self.first_cycle) {
+            let t = self.table.files.get_mut(&seq).expect("listed above");
+            match t.observe(&Observation::Beside(sibling), self.looking.first_cycle) {
                 Next::Done(events) => self.emit(events),
                 // Not answers to a search beside the path.
                 Next::LookBeside | Next::CheckHead | Next::Replaced => {}
@@ -296,7 +311,7 @@ impl Collector<'_> {
     /// start with its file name; returns the path, an open descriptor and the
     /// size if it is there with the same identity and head.
     pub(super) fn find_sibling(&mut self, seq: u64) -> Sibling {
-        let Some(t) = self.files.get(&seq) else {
+        let Some(t) = self.table.files.get(&seq) else {
             return Sibling::Absent;
         };
         let (id, born, fingerprint, offset) = (t.id(), t.born(), t.fingerprint(), t.offset());
@@ -364,12 +379,12 @@ impl Collector<'_> {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if !self.listings.contains_key(&dir) {
+        if !self.looking.listings.contains_key(&dir) {
             // A failure is not cached: the next look tries again.
             let names = discover::list(&dir).ok()?;
-            self.listings.insert(dir.clone(), names);
+            self.looking.listings.insert(dir.clone(), names);
         }
-        let listing = &self.listings[&dir];
+        let listing = &self.looking.listings[&dir];
         Some(
             listing
                 .iter()
@@ -410,14 +425,19 @@ impl Collector<'_> {
             if !meta.is_file() || born.zip(copies_until).is_some_and(|(b, until)| b <= until) {
                 continue;
             }
-            let recycled = match self.by_id.get(&id).and_then(|seq| self.files.get(seq)) {
+            let recycled = match self
+                .table
+                .by_id
+                .get(&id)
+                .and_then(|seq| self.table.files.get(seq))
+            {
                 Some(t) if t.is_active() => continue,
                 Some(t) => Some((t.born(), t.fingerprint())),
                 None => None,
             };
             let in_bounds = match (bounds, born) {
                 (Some((after, before)), Some(b)) => {
-                    let after = after.max(self.born_after.unwrap_or(0));
+                    let after = after.max(self.looking.born_after.unwrap_or(0));
                     after <= b && b <= before
                 }
                 _ => false,
@@ -460,8 +480,8 @@ impl Collector<'_> {
                     show(path),
                     show(&at)
                 );
-                if let Some(seq) = self.by_id.get(&look.id).copied() {
-                    self.untrack(seq);
+                if let Some(seq) = self.table.by_id.get(&look.id).copied() {
+                    self.forget(seq);
                 }
             } else {
                 log::info!(
@@ -479,13 +499,14 @@ impl Collector<'_> {
     /// but with the same inode, birth time and head: resumed with a warning
     /// instead of being read again.
     pub(super) fn resume_moved(&mut self, path: &Path, look: Look) -> bool {
-        if !self.first_cycle {
+        if !self.looking.first_cycle {
             return false;
         }
         let moved = self
+            .table
             .missing_by_ino
             .get(&look.id.ino)
-            .and_then(|&seq| Some((seq, self.files.get(&seq)?)));
+            .and_then(|&seq| Some((seq, self.table.files.get(&seq)?)));
         let Some((seq, t)) = moved.filter(|(_, t)| {
             t.state() == State::Missing
                 && t.id().dev != look.id.dev
@@ -504,7 +525,7 @@ impl Collector<'_> {
         ) {
             return false;
         }
-        let t = self.files.get_mut(&seq).expect("found above");
+        let t = self.table.files.get_mut(&seq).expect("found above");
         log::warn!(
             "{}: same inode and content on another device number ({} -> {}); \
              resuming at offset {} (remounted?)",
@@ -513,18 +534,18 @@ impl Collector<'_> {
             look.id.dev,
             t.offset()
         );
-        self.by_id.remove(&t.id());
+        self.table.by_id.remove(&t.id());
         t.renumber(look.id);
-        t.seen(self.looks, path);
-        self.by_id.insert(look.id, seq);
+        t.seen(self.looking.looks, path);
+        self.table.by_id.insert(look.id, seq);
         self.look_again(seq, path, look);
         true
     }
 
     /// A known file seen again at `path`.
     pub(super) fn look_again(&mut self, seq: u64, path: &Path, look: Look) {
-        let first = self.first_cycle;
-        let Some(t) = self.files.get_mut(&seq) else {
+        let first = self.looking.first_cycle;
+        let Some(t) = self.table.files.get_mut(&seq) else {
             return;
         };
         let seen = Observation::Seen {
@@ -538,7 +559,7 @@ impl Collector<'_> {
                 let Some(reappeared) = self.reappeared(seq, path, look) else {
                     return;
                 };
-                let t = self.files.get_mut(&seq).expect("looked at above");
+                let t = self.table.files.get_mut(&seq).expect("looked at above");
                 (t.observe(&reappeared, first), true)
             }
             next => (next, false),
@@ -555,10 +576,10 @@ impl Collector<'_> {
                 // holds past the offset goes first.
                 if let (true, (State::Missing, fingerprint, offset, until)) = (truncated, before) {
                     if let Some(copy) = self.copy_beside(path, fingerprint, offset, until) {
-                        if let Some(t) = self.files.get_mut(&seq) {
+                        if let Some(t) = self.table.files.get_mut(&seq) {
                             t.wait_for(copy);
                             // It stays the newest generation at its path.
-                            self.latest_by_path.insert(t.shared_path(), seq);
+                            self.table.latest_by_path.insert(t.shared_path(), seq);
                         }
                     }
                 }
@@ -578,7 +599,7 @@ impl Collector<'_> {
             self.warn_once(path, format!("cannot open {}; retrying", show(path)));
             return None;
         };
-        let t = self.files.get(&seq)?;
+        let t = self.table.files.get(&seq)?;
         let checked = file.metadata().and_then(|meta| {
             let size = meta.len();
             let head = match identity::recheck(&file, size, t.fingerprint())? {
@@ -630,7 +651,7 @@ impl Collector<'_> {
             let (id, size, born) = (FileId::of(&meta), meta.len(), identity::born(&meta));
             // Born before the last truncation seen: a copy read before.
             let older = born.zip(until).is_some_and(|(b, until)| b <= until);
-            if !meta.is_file() || size <= offset || older || self.by_id.contains_key(&id) {
+            if !meta.is_file() || size <= offset || older || self.table.by_id.contains_key(&id) {
                 continue;
             }
             if copy.as_ref().is_some_and(|(newest, ..)| born <= *newest) {
@@ -669,11 +690,10 @@ impl Collector<'_> {
     /// reused, or it was truncated and rewritten. What it still held is not
     /// delivered; the file there now is read from 0.
     pub(super) fn replace_recycled(&mut self, seq: u64, path: &Path, look: Look) {
-        let Some(t) = self.files.remove(&seq) else {
+        let Some(t) = self.forget(seq) else {
             return;
         };
         log::debug!("{} is a new file on a recycled inode", show(path));
-        self.forgotten(seq, &t);
         // Generations between the one known and the one on its inode now
         // (created and rotated away between two looks, or while stopped) go
         // first: the file known is their predecessor.
@@ -687,43 +707,22 @@ impl Collector<'_> {
         }
         let changed = fs::metadata(path).ok().and_then(|m| identity::changed(&m));
         if let Some(new) = self
+            .table
             .by_id
             .get(&look.id)
-            .and_then(|seq| self.files.get_mut(seq))
+            .and_then(|seq| self.table.files.get_mut(seq))
         {
             new.succeeds(&t, changed);
         }
     }
 
-    /// Stops tracking file `seq`: another file took its inode.
-    fn untrack(&mut self, seq: u64) {
-        if let Some(t) = self.files.remove(&seq) {
-            self.forgotten(seq, &t);
-        }
-    }
-
-    /// File `seq`, `t`, was taken out of `files`: what it still held is
-    /// lost, and the maps forget it.
-    pub(super) fn forgotten(&mut self, seq: u64, t: &Tracked) {
+    /// Stops tracking file `seq` (another file took its inode, or it was
+    /// retired long enough ago): what it still held is lost. Returns it.
+    pub(super) fn forget(&mut self, seq: u64) -> Option<Box<Tracked>> {
+        let t = self.table.remove(seq)?;
         self.emit(t.forget());
-        self.unsettled.remove(&seq);
-        self.by_id.remove(&t.id());
-        if self.latest_by_path.get(t.path()) == Some(&seq) {
-            // The next generation goes after the one this one waited for:
-            // forgetting a generation must not let a later one jump the queue.
-            match t
-                .waits_for()
-                .filter(|(pseq, _)| self.files.contains_key(pseq))
-            {
-                Some((pseq, _)) => {
-                    self.latest_by_path.insert(t.shared_path(), pseq);
-                }
-                None => {
-                    self.latest_by_path.remove(t.path());
-                }
-            }
-        }
-        self.dirty = true;
+        self.commits.dirty = true;
+        Some(t)
     }
 
     /// A file not tracked yet: decide where it starts and track it.
@@ -731,9 +730,10 @@ impl Collector<'_> {
         // Generations this file's predecessor was followed by without our
         // seeing them go first.
         let predecessor = self
+            .table
             .latest_by_path
             .get(path)
-            .and_then(|p| self.files.get(p));
+            .and_then(|p| self.table.files.get(p));
         if let Some(p) = predecessor {
             // An empty head would match every file: it tells nothing.
             let heads =
@@ -747,7 +747,7 @@ impl Collector<'_> {
     /// Takes on the file at `at`, followed under the name `path`.
     pub(super) fn track_at(&mut self, path: &Path, at: &Path, look: Look) {
         let (id, size) = (look.id, look.size);
-        if self.by_id.contains_key(&id) {
+        if self.table.by_id.contains_key(&id) {
             return; // Taken on already this cycle, as a generation between two looks.
         }
         let file = match identity::open_for_reading(at) {
@@ -764,8 +764,8 @@ impl Collector<'_> {
             Ok(fp) => fp,
             Err(e) => return self.unreadable(path, e),
         };
-        let history = self.history.contains(path);
-        let start = tracker::start(self.first_cycle, self.settings.from_end, history);
+        let history = self.table.history.contains(path);
+        let start = tracker::start(self.looking.first_cycle, self.settings.from_end, history);
         let offset = match start {
             Start::Beginning => 0,
             Start::End => match end_of_last_line(&file, size) {
@@ -781,9 +781,10 @@ impl Collector<'_> {
             .flatten();
         // The lines an older file of the same path holds now go out first.
         let predecessor = self
+            .table
             .latest_by_path
             .get(path)
-            .and_then(|&pseq| Some((pseq, self.files.get(&pseq)?)))
+            .and_then(|&pseq| Some((pseq, self.table.files.get(&pseq)?)))
             .filter(|(_, p)| p.is_active());
         let waits_for = predecessor.map(|(pseq, p)| {
             let psize = p
@@ -800,10 +801,10 @@ impl Collector<'_> {
         // A file that waits for its predecessor keeps it (within the budget):
         // deleted while it waits, it is still read, and its inode is not
         // given to the generation after it.
-        let keep = waits_for.is_some() && self.open_count < self.max_open;
+        let keep = waits_for.is_some() && self.fds.open < self.fds.max;
         let file = keep.then_some(file);
         if keep {
-            self.open_count += 1;
+            self.fds.open += 1;
         }
         let mut t = Tracked::new(
             id,
@@ -818,10 +819,10 @@ impl Collector<'_> {
         }
         // At start-up there may be thousands: one line sums them up
         // (`FirstLook`). A file that appears later gets a line of its own.
-        let level = if self.first_cycle {
+        let level = if self.looking.first_cycle {
             match start {
-                Start::Beginning => self.first_look.beginning += 1,
-                Start::End => self.first_look.end += 1,
+                Start::Beginning => self.looking.first_look.beginning += 1,
+                Start::End => self.looking.first_look.end += 1,
             }
             log::Level::Debug
         } else {

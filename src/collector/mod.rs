@@ -14,30 +14,31 @@
 //! is a promise that everything before its offsets has reached the output: a
 //! crash between the two steps then repeats lines, never loses them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checkpoint::{Checkpoint, OutputMark, Store};
-use crate::discover::{self, DirProblem, Found, Spec};
+use crate::discover::{self, Spec};
 use crate::encode::Shared;
 use crate::error::{show, Error, ExitCode, IoContext};
-use crate::identity::{self, FileId, Fingerprint, IdMap, IdSet, Kind};
-use crate::lines::{self, Chunk};
+use crate::identity::{self, FileId};
 use crate::notify::Notifier;
-use crate::output::{Output, Position, TailRecord, Verdict, WriteError};
+use crate::output::{Output, TailRecord, Verdict, WriteError};
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::stats::{self, Gauges, Stats};
-use crate::tracker::{Change, Event, State, Tracked};
+use crate::tracker::{Event, Tracked};
 
 mod deliver;
 mod identify;
+mod parts;
 mod salvage;
 mod watch;
-use std::os::unix::ffi::OsStrExt;
+
+use parts::{Commits, Descriptors, FileTable, Looking, OwnFiles, Scratch};
 
 /// Bytes read from a file at a time (the read buffer holds at least a maximal line too).
 const READ_CHUNK: usize = 1 << 20;
@@ -84,87 +85,22 @@ struct Outcome {
 
 struct Collector<'a> {
     settings: Settings,
+    /// The PATH patterns, compiled.
     specs: Vec<Spec>,
-    store: Store,
     output: Output,
     signals: &'a Signals,
     notify: Notifier,
-    /// Tracked files by sequence number: the order they were first seen in,
-    /// which is the order they are read in.
-    files: BTreeMap<u64, Box<Tracked>>,
-    by_id: IdMap<u64>,
-    /// The newest file followed under each path: the predecessor of the next.
-    latest_by_path: HashMap<std::rc::Rc<Path>, u64>,
-    /// Files not found since start-up, by inode (see `resume_moved`).
-    missing_by_ino: HashMap<u64, u64>,
-    next_seq: u64,
-    /// The earliest birth time (ns) a generation created and rotated away
-    /// since the last look can have: a sibling born before was there then.
-    /// At start-up the time the checkpoint was saved; later the start of
-    /// the previous look, less the lag of the clock the kernel stamps files
-    /// with.
-    born_after: Option<u64>,
-    /// Paths named in the checkpoint at start-up (for `--from-end`).
-    history: HashSet<PathBuf>,
-    first_cycle: bool,
-    first_look: identify::FirstLook,
-    /// Something the checkpoint records changed since the last save.
-    dirty: bool,
-    /// The output's length as of the last saved checkpoint (file output).
-    committed_output: Option<u64>,
-    /// The output file's identity (see `not_followed`).
-    output_id: Option<FileId>,
-    /// The look `not_followed` was made for.
-    not_followed_in: u64,
-    /// What the collector writes, as of this cycle: the output, the stats
-    /// file and the state dir's files (replaced files get new identities),
-    /// never read as input.
-    not_followed: Vec<(FileId, &'static str)>,
-    /// The paths of the stats file and the state dir's files (the settings
-    /// name them; built once, and again on reload).
-    not_to_follow: Vec<(PathBuf, &'static str)>,
-    /// Paths and directories warned about, so each problem is logged once.
-    warned: HashMap<PathBuf, String>,
-    /// Since when writes to the output fail, and where it stood after the
-    /// last recovery: it works again only once lines got past that.
-    write_failing: Option<(Instant, Position)>,
-    save_failing: bool,
-    retry_delay: Duration,
+    table: FileTable,
+    looking: Looking,
+    own: OwnFiles,
+    commits: Commits,
+    scratch: Scratch,
+    fds: Descriptors,
     stats: Stats,
     /// When the stats file was last written.
     stats_written: Option<Instant>,
-    /// When a checkpoint was last saved (or found nothing to save).
-    committed_at: Instant,
-    // Buffers reused from cycle to cycle.
-    found: Vec<Found>,
-    /// The last stat of each found path, for the idle fast path.
-    watch: watch::Watch,
-    /// The tracked files that are not settled (see watch.rs): the only ones
-    /// the per-file steps visit.
-    unsettled: BTreeSet<u64>,
-    problems: Vec<DirProblem>,
-    dir_cache: discover::DirCache,
-    /// Cycles' looks so far: a tracked file's `seen_in` equals this once it
-    /// was found in the current one.
-    looks: u64,
-    /// Descriptors held now, and the most that followed files may hold.
-    open_count: usize,
-    max_open: usize,
-    /// Directory listings made this cycle to look for rotated files.
-    listings: HashMap<PathBuf, Vec<Vec<u8>>>,
-    /// Paths and directories that could not be read this cycle: a file
-    /// there that was not seen is not known to be gone.
-    unknown: HashSet<PathBuf>,
-    order: Vec<u64>,
-    buf: Vec<u8>,
-    /// What one split of `buf` found: (is a piece, where).
-    spans: Vec<(bool, std::ops::Range<usize>)>,
-    batch: Vec<u8>,
-    /// The start of every json record: host and fields as the settings say,
-    /// and the time of the read being encoded.
-    shared: Shared,
-    /// What went out since the last checkpoint, for a failed output (salvage.rs).
-    marks: salvage::Marks,
+    /// Paths and directories warned about, so each problem is logged once.
+    warned: HashMap<PathBuf, String>,
 }
 
 /// Runs the collector until a stop signal (or, with `--once`, until caught up).
@@ -232,8 +168,8 @@ pub fn run(
             c.log_stats();
         }
         if outcome.retry.is_some() {
-            c.rest(c.retry_delay);
-            c.retry_delay = (c.retry_delay * 2).min(MAX_RETRY_DELAY);
+            c.rest(c.commits.retry_delay);
+            c.commits.retry_delay = (c.commits.retry_delay * 2).min(MAX_RETRY_DELAY);
         } else if !outcome.backlog {
             c.rest(c.settings.interval.saturating_sub(started.elapsed()));
         }
@@ -243,7 +179,7 @@ pub fn run(
     c.notify.send("STOPPING=1");
     // A save may be left undone: a stop in the middle of a cycle, or lines a
     // command had not read yet. Confirm what can be confirmed.
-    if c.dirty
+    if c.commits.dirty
         && matches!(
             c.output.sync(c.settings.fsync, SHUTDOWN_CONFIRM_WAIT),
             Ok(true)
@@ -351,59 +287,70 @@ impl<'a> Collector<'a> {
         let born_after = fs::metadata(store.path())
             .ok()
             .and_then(|m| identity::modified(&m));
-        let mut c = Collector {
-            specs: discover::compile(&settings.paths, &settings.excludes),
-            buf: vec![0; READ_CHUNK],
-            spans: Vec::new(),
-            settings,
-            store,
-            output,
-            signals,
-            notify: Notifier::from_env(),
-            files: BTreeMap::new(),
-            by_id: IdMap::default(),
-            latest_by_path: HashMap::new(),
-            missing_by_ino: HashMap::new(),
-            next_seq: 0,
-            born_after,
+        let table = FileTable {
             history: loaded.files.iter().map(|e| e.path.to_path_buf()).collect(),
-            first_cycle: true,
-            first_look: identify::FirstLook {
-                known: loaded.files.len() as u64,
-                ..identify::FirstLook::default()
-            },
-            dirty: false,
-            committed_output,
-            output_id: mark.map(|m| m.id),
-            not_followed: Vec::new(),
-            not_followed_in: u64::MAX,
-            not_to_follow: Vec::new(),
-            warned: HashMap::new(),
-            write_failing: None,
-            save_failing: false,
-            retry_delay: Duration::from_millis(100),
-            stats: Stats {
-                per_path_wanted,
-                ..Stats::default()
-            },
-            stats_written: None,
-            committed_at: Instant::now(),
+            ..FileTable::default()
+        };
+        let looking = Looking {
             found: Vec::new(),
             watch: watch::Watch::default(),
-            unsettled: BTreeSet::new(),
             problems: Vec::new(),
             dir_cache: discover::DirCache::default(),
             looks: 0,
             listings: HashMap::new(),
             unknown: HashSet::new(),
-            open_count: 0,
-            max_open,
-            order: Vec::new(),
-            batch: Vec::with_capacity(BATCH_BYTES * 2),
-            shared,
+            first_cycle: true,
+            first_look: identify::FirstLook {
+                known: loaded.files.len() as u64,
+                ..identify::FirstLook::default()
+            },
+            born_after,
+        };
+        let own = OwnFiles {
+            output_id: mark.map(|m| m.id),
+            not_followed_in: u64::MAX,
+            not_followed: Vec::new(),
+            not_to_follow: crate::reserved::not_to_follow(&settings),
+        };
+        let commits = Commits {
+            store,
+            dirty: false,
+            committed_output,
+            write_failing: None,
+            save_failing: false,
+            retry_delay: Duration::from_millis(100),
+            committed_at: Instant::now(),
             marks,
         };
-        c.not_to_follow = crate::reserved::not_to_follow(&c.settings);
+        let scratch = Scratch {
+            order: Vec::new(),
+            buf: vec![0; READ_CHUNK],
+            spans: Vec::new(),
+            batch: Vec::with_capacity(BATCH_BYTES * 2),
+            shared,
+        };
+        let mut c = Collector {
+            specs: discover::compile(&settings.paths, &settings.excludes),
+            settings,
+            output,
+            signals,
+            notify: Notifier::from_env(),
+            table,
+            looking,
+            own,
+            commits,
+            scratch,
+            fds: Descriptors {
+                open: 0,
+                max: max_open,
+            },
+            stats: Stats {
+                per_path_wanted,
+                ..Stats::default()
+            },
+            stats_written: None,
+            warned: HashMap::new(),
+        };
         for entry in &loaded.files {
             let t = Tracked::from_entry(entry, c.settings.format);
             c.insert(t);
@@ -411,30 +358,22 @@ impl<'a> Collector<'a> {
         Ok(c)
     }
 
+    /// Takes on `t`: a new entry of the checkpoint.
     fn insert(&mut self, t: Tracked) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let mut t = t;
-        // Taken on now: found in this cycle's look (or, at start-up, in none yet).
-        t.seen_in(self.looks);
-        self.by_id.insert(t.id(), seq);
-        self.latest_by_path.insert(t.shared_path(), seq);
-        self.files.insert(seq, Box::new(t));
-        self.unsettled.insert(seq);
-        self.dirty = true;
-        seq
+        self.commits.dirty = true;
+        self.table.insert(t, self.looking.looks)
     }
 
     fn cycle(&mut self) -> Result<Outcome, Error> {
         self.identify();
-        if self.first_cycle {
-            self.first_look.count_resumed(&self.files);
+        if self.looking.first_cycle {
+            self.looking.first_look.count_resumed(&self.table.files);
         }
-        self.first_cycle = false;
+        self.looking.first_cycle = false;
         // A command that stays a little behind never empties its pipe at a
         // cycle's end; once confirmation is overdue, give it longer to catch
         // up (nothing new is written meanwhile), so checkpoints keep moving.
-        let wait = if self.committed_at.elapsed() > CONFIRM_OVERDUE {
+        let wait = if self.commits.committed_at.elapsed() > CONFIRM_OVERDUE {
             CONFIRM_WAIT_OVERDUE
         } else {
             CONFIRM_WAIT
@@ -467,17 +406,17 @@ impl<'a> Collector<'a> {
         };
         // Only lines that got through show that the output works: cycles
         // that wrote nothing (nothing new, or a stop came first) prove nothing.
-        if let Some((_, recovered_at)) = self.write_failing {
+        if let Some((_, recovered_at)) = self.commits.write_failing {
             if self.output.position() != recovered_at {
                 log::info!("writing to {} works again", self.output.describe());
-                self.write_failing = None;
+                self.commits.write_failing = None;
             }
         }
-        self.retry_delay = Duration::from_millis(100);
-        if self.dirty {
+        self.commits.retry_delay = Duration::from_millis(100);
+        if self.commits.dirty {
             self.commit();
         } else {
-            self.committed_at = Instant::now();
+            self.commits.committed_at = Instant::now();
         }
         self.forget_old();
         Ok(Outcome {
@@ -498,7 +437,7 @@ impl<'a> Collector<'a> {
                 self.output.describe(),
                 show(&self.settings.state_dir)
             );
-            log::info!("{}", self.first_look.summary());
+            log::info!("{}", self.looking.first_look.summary());
             // Ready: the state is loaded and the first cycle is done.
             self.notify.ready(&status);
         } else {
@@ -527,7 +466,7 @@ impl<'a> Collector<'a> {
             let why = "it stopped taking what it was sent";
             return Some(Err(gave_up(self.output.describe(), timeout, why)));
         }
-        let stuck = match (&outcome.retry, self.write_failing, *unread_since) {
+        let stuck = match (&outcome.retry, self.commits.write_failing, *unread_since) {
             (Some(why), Some((since, _)), _) => Some((since, why.as_str())),
             (None, _, Some(since)) => Some((since, "it did not read all it was sent")),
             _ => None,
@@ -544,7 +483,7 @@ impl<'a> Collector<'a> {
     /// for what the output took before it failed.
     fn write_failed(&mut self, e: io::Error) -> Result<(), Error> {
         self.stats.write_errors += 1;
-        let since = match self.write_failing {
+        let since = match self.commits.write_failing {
             Some((since, _)) => since,
             None => {
                 log::warn!(
@@ -554,22 +493,22 @@ impl<'a> Collector<'a> {
                 Instant::now()
             }
         };
-        self.batch.clear();
-        for t in self.files.values_mut() {
+        self.scratch.batch.clear();
+        for t in self.table.files.values_mut() {
             t.roll_back();
         }
         // Settled files may have bytes to read again.
-        self.watch.invalidate();
+        self.looking.watch.invalidate();
         // Forward again to what the output took before it failed, saved.
         self.keep_delivered();
         let stop = || self.signals.should_stop();
-        let recovered = match self.output.recover(self.committed_output, &stop) {
+        let recovered = match self.output.recover(self.commits.committed_output, &stop) {
             Err(_) if self.signals.should_stop() => Ok(()),
             other => other,
         };
         // What is sent next counts from the recovered output's position.
         self.restart_marks();
-        self.write_failing = Some((since, self.output.position()));
+        self.commits.write_failing = Some((since, self.output.position()));
         recovered
     }
 
@@ -587,36 +526,36 @@ impl<'a> Collector<'a> {
                 return;
             }
         };
-        let files = self.files.values().map(|t| t.entry(now)).collect();
+        let files = self.table.files.values().map(|t| t.entry(now)).collect();
         let cp = Checkpoint { output, files };
-        match self.store.save(&cp, self.settings.fsync) {
+        match self.commits.store.save(&cp, self.settings.fsync) {
             Ok(_) => {
                 self.stats.last_checkpoint = Some(SystemTime::now());
-                self.committed_at = Instant::now();
-                if self.save_failing {
-                    log::info!("checkpoint {} saved again", show(self.store.path()));
-                    self.save_failing = false;
+                self.commits.committed_at = Instant::now();
+                if self.commits.save_failing {
+                    log::info!("checkpoint {} saved again", show(self.commits.store.path()));
+                    self.commits.save_failing = false;
                 }
-                self.dirty = false;
+                self.commits.dirty = false;
                 self.output.committed(output);
-                self.committed_output = output.map(|m: OutputMark| m.length);
+                self.commits.committed_output = output.map(|m: OutputMark| m.length);
                 // Marks count from the output's position at this checkpoint.
                 self.restart_marks();
                 let mut events = Vec::new();
-                for t in self.files.values_mut() {
+                for t in self.table.files.values_mut() {
                     events.extend(t.committed(now));
                 }
                 self.emit(events);
                 // The let-go files are covered by the checkpoint just saved.
-                self.dirty = false;
+                self.commits.dirty = false;
             }
             Err(e) => {
-                if !self.save_failing {
+                if !self.commits.save_failing {
                     log::error!(
                         "cannot save checkpoint {}: {e}; retrying every cycle",
-                        show(self.store.path())
+                        show(self.commits.store.path())
                     );
-                    self.save_failing = true;
+                    self.commits.save_failing = true;
                 }
             }
         }
@@ -627,30 +566,30 @@ impl<'a> Collector<'a> {
         let now = unix_now();
         // Retired files are never settled.
         let expired: Vec<u64> = self
+            .table
             .unsettled
             .iter()
             .copied()
             .filter(|seq| {
-                self.files
+                self.table
+                    .files
                     .get(seq)
                     .is_some_and(|t| t.expired(now, RETIRED_RETENTION_SECS))
             })
             .collect();
         for seq in expired {
-            if let Some(t) = self.files.remove(&seq) {
-                self.forgotten(seq, &t);
-            }
+            self.forget(seq);
         }
     }
 
     /// A read of a tracked file failed (see `Tracked::read_failed`).
     fn read_failed(&mut self, seq: u64, e: io::Error) {
         self.stats.read_errors += 1;
-        let Some(t) = self.files.get_mut(&seq) else {
+        let Some(t) = self.table.files.get_mut(&seq) else {
             return;
         };
         if t.read_failed() {
-            self.open_count = self.open_count.saturating_sub(1);
+            self.fds.open = self.fds.open.saturating_sub(1);
         }
         let path = t.seen_at().to_path_buf();
         self.warn_once(&path, format!("cannot read {}: {e}; retrying", show(&path)));
@@ -665,7 +604,7 @@ impl<'a> Collector<'a> {
     /// Logs and counts what a transition of a tracked file said.
     #[inline]
     fn emit(&mut self, events: Vec<Event>) {
-        emit(events, &mut self.stats, &mut self.dirty);
+        emit(events, &mut self.stats, &mut self.commits.dirty);
     }
 
     fn warn_once(&mut self, key: &Path, message: String) {
@@ -715,21 +654,23 @@ impl<'a> Collector<'a> {
                 new.output = self.settings.output.clone();
             }
             if new.format != self.settings.format {
-                for t in self.files.values_mut() {
+                for t in self.table.files.values_mut() {
                     t.set_format(new.format);
                 }
             }
-            self.shared = Shared::new(new.host.as_bytes(), &new.fields);
+            self.scratch.shared = Shared::new(new.host.as_bytes(), &new.fields);
             if let Some(unused) = new.unused_with_raw() {
                 log::warn!("reload: {unused}");
             }
-            self.buf.truncate(READ_CHUNK.max(new.max_line_bytes + 1));
+            self.scratch
+                .buf
+                .truncate(READ_CHUNK.max(new.max_line_bytes + 1));
             self.specs = discover::compile(&new.paths, &new.excludes);
             self.stats.per_path_wanted |= new.stats_file.is_some();
             self.settings = new;
             self.output.set_write_behind(self.settings.fsync);
-            self.not_to_follow = crate::reserved::not_to_follow(&self.settings);
-            self.watch.invalidate();
+            self.own.not_to_follow = crate::reserved::not_to_follow(&self.settings);
+            self.looking.watch.invalidate();
             log::info!("reload: settings re-read from the config file");
         }
         match self.output.reopen(&stop) {
@@ -746,11 +687,11 @@ impl<'a> Collector<'a> {
             }
         }
         let mark = self.output.mark().map_err(|e| io_error(&self.output, e))?;
-        self.committed_output = mark.map(|m| m.length);
-        self.output_id = mark.map(|m| m.id);
-        self.dirty = true;
+        self.commits.committed_output = mark.map(|m| m.length);
+        self.own.output_id = mark.map(|m| m.id);
+        self.commits.dirty = true;
         // The new output may be a file that was followed.
-        self.watch.invalidate();
+        self.looking.watch.invalidate();
         log::info!("reopened {}", self.output.describe());
         Ok(())
     }
@@ -786,7 +727,7 @@ impl<'a> Collector<'a> {
         }
         self.stats_written = Some(Instant::now());
         let mut gauges = Gauges::default();
-        for t in self.files.values().filter(|t| t.is_active()) {
+        for t in self.table.files.values().filter(|t| t.is_active()) {
             gauges.files_watched += 1;
             *gauges.lag.entry(t.path().to_path_buf()).or_default() += t.lag();
         }
@@ -802,7 +743,7 @@ impl<'a> Collector<'a> {
     fn following(&self) -> String {
         let plural =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let files = self.files.values().filter(|t| t.is_active()).count();
+        let files = self.table.files.values().filter(|t| t.is_active()).count();
         format!(
             "{} ({})",
             plural(self.specs.len(), "PATH", "PATHs"),
@@ -812,7 +753,7 @@ impl<'a> Collector<'a> {
 
     /// The STATUS= line for systemd.
     fn status(&self) -> String {
-        let watched = self.files.values().filter(|t| t.is_active()).count();
+        let watched = self.table.files.values().filter(|t| t.is_active()).count();
         format!(
             "following {watched} files; {} lines delivered",
             self.stats.lines
@@ -820,7 +761,7 @@ impl<'a> Collector<'a> {
     }
 
     fn log_stats(&self) {
-        log::info!("{}", stats_line(&self.files, &self.stats));
+        log::info!("{}", stats_line(&self.table.files, &self.stats));
     }
 }
 

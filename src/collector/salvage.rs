@@ -18,9 +18,16 @@
 //! within the figure. That re-encoding must come out exactly as long as the
 //! mark says and end where it does, or only whole marks are kept.
 
-use super::*;
-use crate::output::Position;
-use crate::settings::Format;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{open_verified, Collector};
+use crate::encode::Shared;
+use crate::identity::{self, Fingerprint};
+use crate::lines::{self, Chunk};
+use crate::output::{Output, Position};
+use crate::settings::{Format, Settings};
+use crate::tracker::Tracked;
 
 /// `max_line_bytes`, format and the length of json's `Shared` part: marks
 /// made with other settings do not tell where lines end in what is encoded
@@ -107,7 +114,7 @@ impl Collector<'_> {
     /// that are now in the batch, or written out, or in `pending` bytes
     /// about to be written after the batch.
     pub(super) fn marked(&mut self, seq: u64, from: (u64, bool), pending: usize) {
-        let to = self.files.get(&seq).map(|t| Stand::of(t));
+        let to = self.table.files.get(&seq).map(|t| Stand::of(t));
         self.push_mark(seq, from, to, pending);
     }
 
@@ -121,7 +128,7 @@ impl Collector<'_> {
         allow(dead_code)
     )]
     pub(super) fn marked_failed_copy(&mut self, seq: u64, offset: u64, len: usize) {
-        let to = self.files.get(&seq).map(|t| Stand {
+        let to = self.table.files.get(&seq).map(|t| Stand {
             offset: offset + len as u64,
             after_cut: false,
             ..Stand::of(t)
@@ -130,18 +137,18 @@ impl Collector<'_> {
     }
 
     fn push_mark(&mut self, seq: u64, from: (u64, bool), to: Option<Stand>, pending: usize) {
-        let marks = &mut self.marks;
+        let marks = &mut self.commits.marks;
         if marks.closed {
             return;
         }
-        let settings = made_with(&self.settings, &self.shared);
+        let settings = made_with(&self.settings, &self.scratch.shared);
         let sent = self.output.position().since(marks.base);
         match (to, sent) {
             (Some(to), Some(sent))
                 if marks.log.len() < MAX_MARKS && settings == marks.made_with =>
             {
                 marks.log.push(Mark {
-                    out: sent + (self.batch.len() + pending) as u64,
+                    out: sent + (self.scratch.batch.len() + pending) as u64,
                     seq,
                     from,
                     to,
@@ -154,8 +161,9 @@ impl Collector<'_> {
     /// Hook: the output's position now is where the next marks count from
     /// (a checkpoint was saved, or a failure was dealt with).
     pub(super) fn restart_marks(&mut self) {
-        self.marks
-            .restart(&self.output, &self.settings, &self.shared);
+        self.commits
+            .marks
+            .restart(&self.output, &self.settings, &self.scratch.shared);
     }
 
     /// Hook, after a failed cycle was rolled back to the last checkpoint:
@@ -163,13 +171,13 @@ impl Collector<'_> {
     /// saves a checkpoint covering that. Does nothing when the output took
     /// no whole line, or when that cannot be made durable or saved.
     pub(super) fn keep_delivered(&mut self) {
-        let marks = std::mem::take(&mut self.marks.log);
+        let marks = std::mem::take(&mut self.commits.marks.log);
         if marks.is_empty() {
             return;
         }
         let figure = self
             .output
-            .delivered_since(self.marks.base, self.committed_output);
+            .delivered_since(self.commits.marks.base, self.commits.committed_output);
         let whole = marks.partition_point(|m| m.out <= figure);
         let mut end = whole.checked_sub(1).map_or(0, |i| marks[i].out);
         let mut keep: HashMap<u64, Stand> = marks[..whole].iter().map(|m| (m.seq, m.to)).collect();
@@ -180,7 +188,7 @@ impl Collector<'_> {
         if keep.is_empty() {
             return;
         }
-        let length = self.committed_output.map(|c| c + end);
+        let length = self.commits.committed_output.map(|c| c + end);
         if let Err(e) = self.output.keep(length, self.settings.fsync) {
             log::debug!(
                 "cannot keep what {} took: {e}; all of it is sent again",
@@ -189,18 +197,18 @@ impl Collector<'_> {
             return;
         }
         for (seq, stand) in keep {
-            if let Some(t) = self.files.get_mut(&seq) {
+            if let Some(t) = self.table.files.get_mut(&seq) {
                 stand.apply(t);
             }
         }
-        self.dirty = true;
+        self.commits.dirty = true;
         self.commit();
-        if self.dirty {
+        if self.commits.dirty {
             // Not saved: back to the checkpoint after all.
-            for t in self.files.values_mut() {
+            for t in self.table.files.values_mut() {
                 t.roll_back();
             }
-            self.watch.invalidate();
+            self.looking.watch.invalidate();
             return;
         }
         if end > 0 {
@@ -209,7 +217,7 @@ impl Collector<'_> {
                 self.output.describe()
             );
             // It made progress: the backoff starts over.
-            self.retry_delay = Duration::from_millis(100);
+            self.commits.retry_delay = Duration::from_millis(100);
         }
     }
 
@@ -219,10 +227,10 @@ impl Collector<'_> {
     /// Returns the output position after it and where the file then stands.
     fn within(&self, m: &Mark, start: u64, figure: u64) -> Option<(u64, Stand)> {
         let max = self.settings.max_line_bytes;
-        if made_with(&self.settings, &self.shared) != self.marks.made_with {
+        if made_with(&self.settings, &self.scratch.shared) != self.commits.marks.made_with {
             return None;
         }
-        let t = self.files.get(&m.seq)?;
+        let t = self.table.files.get(&m.seq)?;
         let reopened;
         let file = match t.file() {
             Some(file) => file,
@@ -245,7 +253,8 @@ impl Collector<'_> {
         let mut encoded = |chunk: Chunk, end: u64, after_cut: bool| {
             scratch.clear();
             // Any time will do: it is as wide whatever it says.
-            t.encoder().encode(chunk, &self.shared, &mut scratch);
+            t.encoder()
+                .encode(chunk, &self.scratch.shared, &mut scratch);
             out += scratch.len() as u64;
             if out <= figure {
                 last = Some((out, end, after_cut));
