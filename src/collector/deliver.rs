@@ -14,7 +14,7 @@ use crate::identity::{self, FileId};
 use crate::lines::{self, Chunk};
 use crate::output::WriteError;
 
-use crate::tracker::{self, Change, HeadCheck, Observation, State};
+use crate::tracker::{self, Change, HeadCheck, Observation, Wait};
 
 impl Collector<'_> {
     /// Steps 3 and 4: read, split, encode and write every active file.
@@ -84,25 +84,17 @@ impl Collector<'_> {
         let Some((pseq, mark)) = self.table.files.get(&seq).and_then(|t| t.waits_for()) else {
             return false;
         };
-        // A gone predecessor also goes first with its final partial line,
-        // delivered once it is quiet. One still followed (seen under its
-        // rotated name, `app.log*`) does not: its partial line may never end.
-        // Checked anew each cycle: a rolled-back cycle can put the predecessor
-        // behind again. Only a predecessor that was let go (which happens
-        // once a checkpoint covers it) ends the wait for good.
-        let blocked = match self.table.files.get(&pseq).map(|p| (p.state(), p)) {
-            Some((State::Following, p)) => p.cursor().read_pos() < mark,
-            Some((State::Gone { .. }, p)) => {
-                p.cursor().read_pos() < mark || (p.offset() < mark && !p.finished())
-            }
-            Some((State::Retired { .. } | State::Missing, _)) | None => {
+        match tracker::wait(self.table.files.get(&pseq).map(|p| &**p), mark) {
+            Wait::Blocked => true,
+            Wait::Free => false,
+            Wait::Over => {
                 if let Some(t) = self.table.files.get_mut(&seq) {
-                    t.stop_waiting();
+                    let events = t.observe(&Observation::PredecessorDone, false).events();
+                    self.emit(events);
                 }
                 false
             }
-        };
-        blocked
+        }
     }
 
     /// Reads what is new in one file, up to the per-cycle budget: open it
@@ -166,7 +158,7 @@ impl Collector<'_> {
         let Some(file) = t.file() else {
             return false;
         };
-        if let State::Gone { .. } = t.state() {
+        if t.is_gone() {
             match file.metadata() {
                 Ok(m) => {
                     let next = t.observe(&Observation::Fstat { size: m.len() }, first);
@@ -573,7 +565,9 @@ impl Collector<'_> {
             }
         }
         let Some(file) = t.file() else {
-            let events = t.finish(0);
+            let events = t
+                .observe(&Observation::Finished { delivered: 0 }, false)
+                .events();
             self.emit(events);
             return Ok(());
         };
@@ -591,7 +585,9 @@ impl Collector<'_> {
             Ok(n) => n,
             Err(e) => {
                 log::warn!("cannot read the rest of {}: {e}", show(t.path()));
-                let events = t.finish(0);
+                let events = t
+                    .observe(&Observation::Finished { delivered: 0 }, false)
+                    .events();
                 self.emit(events);
                 return Ok(());
             }
@@ -621,7 +617,13 @@ impl Collector<'_> {
                 },
             );
             self.stats.delivered(t.path(), lines, n as u64);
-            t.finish(n as u64)
+            t.observe(
+                &Observation::Finished {
+                    delivered: n as u64,
+                },
+                false,
+            )
+            .events()
         };
         self.stats.lines += lines;
         self.emit(events);

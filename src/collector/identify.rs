@@ -535,7 +535,8 @@ impl Collector<'_> {
             t.offset()
         );
         self.table.by_id.remove(&t.id());
-        t.renumber(look.id);
+        t.observe(&Observation::Remounted { id: look.id }, true)
+            .events();
         t.seen(self.looking.looks, path);
         self.table.by_id.insert(look.id, seq);
         self.look_again(seq, path, look);

@@ -30,7 +30,7 @@ use crate::output::{Output, TailRecord, Verdict, WriteError};
 use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::stats::{self, Gauges, Stats};
-use crate::tracker::{Event, Tracked};
+use crate::tracker::{Event, Observation, Tracked};
 
 mod deliver;
 mod identify;
@@ -495,7 +495,7 @@ impl<'a> Collector<'a> {
         };
         self.scratch.batch.clear();
         for t in self.table.files.values_mut() {
-            t.roll_back();
+            t.observe(&Observation::OutputFailed, false).events();
         }
         // Settled files may have bytes to read again.
         self.looking.watch.invalidate();

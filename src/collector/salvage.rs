@@ -27,7 +27,7 @@ use crate::identity::{self, Fingerprint};
 use crate::lines::{self, Chunk};
 use crate::output::{Output, Position};
 use crate::settings::{Format, Settings};
-use crate::tracker::Tracked;
+use crate::tracker::{Observation, Tracked};
 
 /// `max_line_bytes`, format and the length of json's `Shared` part: marks
 /// made with other settings do not tell where lines end in what is encoded
@@ -62,7 +62,14 @@ impl Stand {
     }
 
     fn apply(self, t: &mut Tracked) {
-        t.keep_delivered(self.offset, self.after_cut, self.fingerprint, self.finished);
+        let took = Observation::OutputTook {
+            offset: self.offset,
+            after_cut: self.after_cut,
+            fingerprint: self.fingerprint,
+            finished: self.finished,
+        };
+        // Nothing to log or count: the commit that follows records it.
+        t.observe(&took, false).events();
     }
 }
 
@@ -206,7 +213,7 @@ impl Collector<'_> {
         if self.commits.dirty {
             // Not saved: back to the checkpoint after all.
             for t in self.table.files.values_mut() {
-                t.roll_back();
+                t.observe(&Observation::OutputFailed, false).events();
             }
             self.looking.watch.invalidate();
             return;

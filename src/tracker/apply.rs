@@ -152,6 +152,29 @@ impl Tracked {
                 });
                 self.retire(e, unix_now());
             }
+            Transition::Finish { delivered } => {
+                if delivered > 0 {
+                    self.cursor.skip(delivered);
+                }
+                self.finished = true;
+                e.push(Event::Dirty);
+            }
+            Transition::RollBack => {
+                self.cursor.roll_back();
+                self.fingerprint = self.committed_fingerprint;
+                self.finished = false;
+            }
+            Transition::KeepDelivered {
+                offset,
+                after_cut,
+                fingerprint,
+                finished,
+            } => {
+                self.cursor.forward_to(offset, after_cut);
+                (self.fingerprint, self.finished) = (fingerprint, finished);
+            }
+            Transition::Renumber { id } => self.id = id,
+            Transition::StopWaiting => self.waits_for = None,
             Transition::LetGo { at } => {
                 let path = show(&self.path);
                 self.log(e, Debug, || format!("{path} fully delivered; closed"));
@@ -358,18 +381,6 @@ impl Tracked {
         vec![Event::Dirty]
     }
 
-    /// The rest of a gone file went out, a newline added to its final
-    /// partial line (or could not be read: `delivered` is 0 then); it is let
-    /// go once the checkpoint covering that is saved.
-    #[must_use = "the events say what to log and count"]
-    pub fn finish(&mut self, delivered: u64) -> Vec<Event> {
-        if delivered > 0 {
-            self.cursor.skip(delivered);
-        }
-        self.finished = true;
-        vec![Event::Dirty]
-    }
-
     /// Whether its end is due now: a gone file (or one renamed but still
     /// matched, `app.log*`, with a partial line) quiet for two intervals and
     /// read up to its size, whose writer has moved on.
@@ -462,28 +473,6 @@ impl Tracked {
             .events()
     }
 
-    /// After `roll_back`: forward again to `cursor`, what a failed output
-    /// took before it failed (with the fingerprint and `finished` as they
-    /// were then); a checkpoint covering it is saved next.
-    pub fn keep_delivered(
-        &mut self,
-        offset: u64,
-        after_cut: bool,
-        fingerprint: Fingerprint,
-        finished: bool,
-    ) {
-        self.cursor.forward_to(offset, after_cut);
-        self.fingerprint = fingerprint;
-        self.finished = finished;
-    }
-
-    /// Forgets everything since the last saved checkpoint.
-    pub fn roll_back(&mut self) {
-        self.cursor.roll_back();
-        self.fingerprint = self.committed_fingerprint;
-        self.finished = false;
-    }
-
     /// Retired longer ago than `retention` seconds (at Unix time `now`).
     pub fn expired(&self, now: u64, retention: u64) -> bool {
         matches!(self.state, State::Retired { at } if now.saturating_sub(at) > retention)
@@ -545,7 +534,7 @@ mod tests {
         assert!(matches!(t.state, State::Gone { .. }));
         // Quiet at once with --once: the end is due, read up to the size.
         assert!(t.due_to_finish(Duration::from_secs(1), true));
-        t.finish(4).clear();
+        t.apply(Transition::Finish { delivered: 4 }).clear();
         assert_eq!(t.offset(), 9);
         assert_eq!(t.entry(77).retired, Some(77));
         assert!(t.committed(78).contains(&Event::Dirty));
@@ -557,8 +546,8 @@ mod tests {
     fn roll_back_returns_to_the_commit() {
         let mut t = file(State::Following, 5, 5, 100);
         t.advance(45, 55, true).clear();
-        t.finish(0).clear();
-        t.roll_back();
+        t.apply(Transition::Finish { delivered: 0 }).clear();
+        t.apply(Transition::RollBack).clear();
         assert_eq!(
             (
                 t.offset(),
@@ -570,5 +559,19 @@ mod tests {
         );
         let e = t.entry(1);
         assert_eq!((e.offset, e.retired), (5, None));
+        // What a failed output took before it failed is kept, to be committed.
+        t.apply(Transition::KeepDelivered {
+            offset: 30,
+            after_cut: true,
+            fingerprint: fp(8, 7),
+            finished: true,
+        })
+        .clear();
+        let e = t.entry(2);
+        assert_eq!(
+            (e.offset, e.retired, e.fingerprint),
+            (30, Some(2), fp(8, 7))
+        );
+        assert_eq!((t.cursor.read_pos(), t.cursor.committed_offset()), (30, 5));
     }
 }

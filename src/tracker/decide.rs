@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{State, Tracked};
-use crate::identity::Fingerprint;
+use crate::identity::{FileId, Fingerprint};
 
 /// What the search beside a path (`app.log.1`, `app.log-20261124`) found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +92,26 @@ pub enum Observation {
     Waiting { size_now: Option<u64>, quiet: bool },
     /// A checkpoint was saved at this Unix time.
     Saved { at: u64 },
+    /// The rest of a gone file went out, `delivered` bytes with a newline
+    /// added to its final partial line (0: it could not be read).
+    Finished { delivered: u64 },
+    /// The output failed: what was delivered since the last saved
+    /// checkpoint is undone.
+    OutputFailed,
+    /// After `OutputFailed`: what the output took before it failed, with
+    /// the fingerprint and `finished` as they were then.
+    OutputTook {
+        offset: u64,
+        after_cut: bool,
+        fingerprint: Fingerprint,
+        finished: bool,
+    },
+    /// Found at start-up at its own path on a device with another number
+    /// (an NFS remount, an LVM change), with the same inode, birth and head.
+    Remounted { id: FileId },
+    /// The predecessor it waited for was let go or is missing (`wait` says
+    /// `Over`).
+    PredecessorDone,
 }
 
 /// What an observation means for a file: decided by `decide`, carried out
@@ -171,6 +191,22 @@ pub enum Transition {
     Drained,
     /// The checkpoint covering a finished file's last line was saved: let go.
     LetGo { at: u64 },
+    /// Its end went out: let go once a checkpoint covers it.
+    Finish { delivered: u64 },
+    /// Back to the last saved checkpoint.
+    RollBack,
+    /// Forward again (after `RollBack`) to what a failed output took; a
+    /// checkpoint covering it is saved next.
+    KeepDelivered {
+        offset: u64,
+        after_cut: bool,
+        fingerprint: Fingerprint,
+        finished: bool,
+    },
+    /// Known under another identity from now on (a device renumbered).
+    Renumber { id: FileId },
+    /// No longer waits for a predecessor.
+    StopWaiting,
 }
 
 /// What `observation` means for `t`; `first_cycle`: the first look since
@@ -247,6 +283,58 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
         (_, Observation::Waiting { .. }) => Transition::Unchanged,
         (_, &Observation::Saved { at }) if t.finished => Transition::LetGo { at },
         (_, Observation::Saved { .. }) => Transition::Unchanged,
+        (_, &Observation::Finished { delivered }) => Transition::Finish { delivered },
+        (_, Observation::OutputFailed) => Transition::RollBack,
+        (
+            _,
+            &Observation::OutputTook {
+                offset,
+                after_cut,
+                fingerprint,
+                finished,
+            },
+        ) => Transition::KeepDelivered {
+            offset,
+            after_cut,
+            fingerprint,
+            finished,
+        },
+        (_, &Observation::Remounted { id }) => Transition::Renumber { id },
+        (_, Observation::PredecessorDone) => Transition::StopWaiting,
+    }
+}
+
+/// Whether a newer file at a path may be read, given the predecessor it
+/// waits for (see `Tracked::waits_for`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Not yet: the predecessor's lines go first.
+    Blocked,
+    /// Now (checked anew each cycle: a rolled-back cycle can put the
+    /// predecessor behind again).
+    Free,
+    /// For good: the predecessor was let go (once a checkpoint covered it)
+    /// or is missing.
+    Over,
+}
+
+/// Whether a file waiting for `predecessor` to be read up to `mark` (its
+/// size when the file was taken on) may be read. A gone predecessor also
+/// goes first with its final partial line, delivered once it is quiet; one
+/// still followed (seen under its rotated name, `app.log*`) does not: its
+/// partial line may never end.
+pub fn wait(predecessor: Option<&Tracked>, mark: u64) -> Wait {
+    let blocked = match predecessor.map(|p| (p.state, p)) {
+        Some((State::Following, p)) => p.cursor.read_pos < mark,
+        Some((State::Gone { .. }, p)) => {
+            p.cursor.read_pos < mark || (p.cursor.offset < mark && !p.finished)
+        }
+        Some((State::Retired { .. } | State::Missing, _)) | None => return Wait::Over,
+    };
+    if blocked {
+        Wait::Blocked
+    } else {
+        Wait::Free
     }
 }
 
@@ -407,6 +495,14 @@ mod tests {
             ((gone, 5, 9, 9, true, false, false), Observation::Waiting { size_now: None, quiet: true }, Transition::Unchanged),
             ((following, 9, 9, 9, true, false, false), Observation::Waiting { size_now: None, quiet: true }, Transition::Unchanged),
             ((gone, 9, 9, 9, true, false, false), Observation::Saved { at: 3 }, Transition::Unchanged),
+            ((gone, 5, 9, 9, true, false, false), Observation::Finished { delivered: 4 }, Transition::Finish { delivered: 4 }),
+            ((following, 5, 9, 9, true, false, false), Observation::OutputFailed, Transition::RollBack),
+            ((following, 5, 5, 9, true, false, false),
+                Observation::OutputTook { offset: 7, after_cut: true, fingerprint: fp(8, 7), finished: false },
+                Transition::KeepDelivered { offset: 7, after_cut: true, fingerprint: fp(8, 7), finished: false }),
+            ((following, 0, 0, 9, false, false, false), Observation::PredecessorDone, Transition::StopWaiting),
+            ((missing, 5, 5, 5, false, false, true), Observation::Remounted { id: FileId { dev: 9, ino: 2 } },
+                Transition::Renumber { id: FileId { dev: 9, ino: 2 } }),
         ];
         let mut seen = std::collections::BTreeSet::new();
         let mut check = |t: &Tracked, obs: &Observation, first: bool, want: Transition| {
@@ -460,6 +556,34 @@ mod tests {
         assert_eq!(seen.len(), declared.len(), "{seen:?} {declared:?}");
     }
 
+    #[test]
+    fn a_newer_file_waits_for_what_its_predecessor_held() {
+        let gone = State::Gone {
+            since: Instant::now(),
+        };
+        #[rustfmt::skip]
+        let cases = [
+            // (predecessor's state, offset, read_pos, finished), mark -> wait
+            ((State::Following, 5, 5, false), 9, Wait::Blocked),
+            ((State::Following, 5, 9, false), 9, Wait::Free),
+            ((gone, 5, 9, false), 9, Wait::Blocked),
+            ((gone, 5, 9, true), 9, Wait::Free),
+            ((gone, 9, 9, false), 9, Wait::Free),
+            ((State::Retired { at: 1 }, 0, 0, false), 9, Wait::Over),
+            ((State::Missing, 0, 0, false), 9, Wait::Over),
+        ];
+        for ((state, offset, read_pos, finished), mark, want) in cases {
+            let mut p = file(state, offset, read_pos, 9);
+            p.finished = finished;
+            assert_eq!(
+                wait(Some(&p), mark),
+                want,
+                "{state:?} {offset} {read_pos} {finished}"
+            );
+        }
+        assert_eq!(wait(None, 9), Wait::Over);
+    }
+
     /// The variants of `Transition` as declared in this file.
     fn declared_transitions() -> Vec<String> {
         let src = include_str!("decide.rs");
@@ -509,6 +633,11 @@ mod tests {
             Transition::LookAgain => "LookAgain",
             Transition::Drained => "Drained",
             Transition::LetGo { .. } => "LetGo",
+            Transition::Finish { .. } => "Finish",
+            Transition::RollBack => "RollBack",
+            Transition::KeepDelivered { .. } => "KeepDelivered",
+            Transition::Renumber { .. } => "Renumber",
+            Transition::StopWaiting => "StopWaiting",
         }
     }
 }

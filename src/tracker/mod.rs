@@ -36,7 +36,9 @@ mod record;
 
 pub use apply::Next;
 pub use cursor::Cursor;
-pub use decide::{classify, decide, Change, HeadCheck, Observation, Sibling, Transition};
+pub use decide::{
+    classify, decide, wait, Change, HeadCheck, Observation, Sibling, Transition, Wait,
+};
 
 /// Where a tracked file is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,6 +308,12 @@ impl Tracked {
         self.file.is_some()
     }
 
+    /// Whether it is no longer at any watched path, read to its end through
+    /// its descriptor.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state, State::Gone { .. })
+    }
+
     /// Whether this file is read in the current cycle.
     pub fn is_active(&self) -> bool {
         matches!(self.state, State::Following | State::Gone { .. })
@@ -324,10 +332,6 @@ impl Tracked {
     pub fn resumed_after_cut(mut self, after_cut: bool) -> Tracked {
         self.cursor = Cursor::at(self.cursor.offset, after_cut);
         self
-    }
-
-    pub fn stop_waiting(&mut self) {
-        self.waits_for = None;
     }
 
     pub fn finished(&self) -> bool {
@@ -430,11 +434,6 @@ impl Tracked {
 
     pub fn is_settled(&self) -> bool {
         self.seen_in == SETTLED
-    }
-
-    /// Known under another identity from now on (a device renumbered).
-    pub fn renumber(&mut self, id: FileId) {
-        self.id = id;
     }
 
     /// The file looked shorter than what was read once, with its head
