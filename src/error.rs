@@ -60,7 +60,7 @@ pub enum Error {
     /// user fixes (not corruption): `hint` says how.
     State { message: String, hint: String },
     /// The state dir or a file in it belongs to a user other than the one
-    /// the collector runs as (see `checkpoint::check_ownership`).
+    /// the collector runs as (see `checkpoint/ownership.rs`).
     Ownership { message: String, hint: String },
     /// Another collector writes to the output file (it holds its lock).
     OutputLocked { output: String },

@@ -42,12 +42,6 @@ impl Collector<'_> {
                 break;
             }
             if self.waiting(seq) {
-                // A predecessor read after it in this cycle (a copy taken on
-                // at start-up) may let it go on in the next one.
-                let after = self.table.files[&seq]
-                    .waits_for()
-                    .is_some_and(|(p, _)| p > seq);
-                backlog |= after;
                 continue;
             }
             let more = self.read_file(seq)?;

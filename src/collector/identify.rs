@@ -14,7 +14,10 @@ use super::{byte_before, end_of_last_line, open_verified, Collector, Look};
 use crate::discover::{self, Found};
 use crate::error::show;
 use crate::identity::{self, FileId, Fingerprint, IdSet, Kind, Stat};
-use crate::tracker::{self, Event, HeadCheck, Next, Observation, Sibling, Start, State, Tracked};
+use crate::tracker::{
+    self, Event, Generation, HeadCheck, Next, Observation, Predecessor, Sibling, Start, State,
+    Tracked,
+};
 
 /// How the files of the first look were taken up, summed up in one line
 /// instead of one per file.
@@ -397,79 +400,49 @@ impl Collector<'_> {
 
     /// Generations of `path` that were created and rotated away between two
     /// looks (app.log -> app.log.1 -> app.log.2 within one interval, or while
-    /// the collector was stopped): siblings nobody tracks, born after the
-    /// file last followed at `path` and before the one there now (`bounds`;
-    /// they may be equal, the kernel stamps them with a coarse clock, so the
-    /// bounds are inclusive and the files at the bounds are known already).
-    /// Also a sibling on the inode of a file known but no longer followed
-    /// whose birth time (or, where none is kept, head) differs: the inode was
-    /// freed and given to a new generation, which was rotated in turn. They
-    /// are taken on, oldest first, before the new file. Files born before the
-    /// predecessor's last truncation was seen (`copies_until`) are copies.
-    pub(super) fn track_between(
-        &mut self,
-        path: &Path,
-        bounds: Option<(u64, u64)>,
-        heads: [Option<Fingerprint>; 2],
-        copies_until: Option<u64>,
-    ) {
+    /// the collector was stopped), after `p`, the file last followed there:
+    /// the siblings `tracker::generation` takes for generations. They are
+    /// taken on, oldest first, before the new file; one on the inode of a
+    /// file known but no longer followed replaces that file.
+    pub(super) fn track_between(&mut self, path: &Path, mut p: Predecessor) {
+        // Born before the last look: there then, and no generation since.
+        let since = self.looking.born_after.unwrap_or(0);
+        p.bounds = p.bounds.map(|(after, before)| (after.max(since), before));
         let mut between = Vec::new();
         for candidate in self.siblings(path).unwrap_or_default() {
             let Ok(meta) = fs::metadata(&candidate) else {
                 continue;
             };
-            let born = identity::born(&meta);
-            let id = FileId::of(&meta);
-            // Made before the predecessor's last truncation was seen: a copy
-            // of what it held then (copytruncate), not a later generation.
-            if !meta.is_file() || born.zip(copies_until).is_some_and(|(b, until)| b <= until) {
+            if !meta.is_file() {
                 continue;
             }
-            let recycled = match self
-                .table
-                .by_id
-                .get(&id)
-                .and_then(|seq| self.table.files.get(seq))
-            {
-                Some(t) if t.is_active() => continue,
-                Some(t) => Some((t.born(), t.fingerprint())),
-                None => None,
-            };
-            let in_bounds = match (bounds, born) {
-                (Some((after, before)), Some(b)) => {
-                    let after = after.max(self.looking.born_after.unwrap_or(0));
-                    after <= b && b <= before
+            let (id, born, size) = (FileId::of(&meta), identity::born(&meta), meta.len());
+            let known = (self.table.by_id.get(&id)).and_then(|seq| self.table.files.get(seq));
+            // The head is read only when the answer depends on it.
+            let mut file = None;
+            let mut starts_like = |fingerprint| {
+                if file.is_none() {
+                    file = Some(open_verified(&candidate, id)?);
                 }
-                _ => false,
+                let file = file.as_ref()?;
+                Some(matches!(
+                    identity::recheck(file, size, fingerprint),
+                    Ok(Some(_))
+                ))
             };
-            if recycled.is_none() && !in_bounds {
-                continue;
-            }
-            // A copytruncate copy of the predecessor is born after it too, but
-            // starts like it: what it holds was read from the original.
-            let Some(file) = open_verified(&candidate, id) else {
-                continue;
-            };
-            let starts_like = |fp| matches!(identity::recheck(&file, meta.len(), fp), Ok(Some(_)));
-            if let Some((then, fingerprint)) = recycled {
-                let other = match (then, born) {
-                    (Some(a), Some(b)) => a != b,
-                    _ => !starts_like(fingerprint),
+            let recycled =
+                match tracker::generation(born, known.map(|t| &**t), &p, &mut starts_like) {
+                    Generation::No => continue,
+                    Generation::Unseen => false,
+                    Generation::OnKnownInode => true,
                 };
-                if !other {
-                    continue;
-                }
-            }
-            if heads.iter().flatten().any(|&fp| starts_like(fp)) {
-                continue;
-            }
             let look = Look {
                 id,
-                size: meta.len(),
+                size,
                 born,
                 changed: identity::changed(&meta).unwrap_or(0),
             };
-            between.push((born, candidate, look, recycled.is_some()));
+            between.push((born, candidate, look, recycled));
         }
         between.sort_by_key(|(born, ..)| *born);
         for (_, at, look, recycled) in between {
@@ -574,13 +547,14 @@ impl Collector<'_> {
                     self.warned.remove(path);
                 }
                 // Truncated while the collector was stopped: what its copy
-                // holds past the offset goes first.
+                // holds past the offset goes first. Files are read in the
+                // order of their sequence numbers: the file is taken on again
+                // after its copy.
                 if let (true, (State::Missing, fingerprint, offset, until)) = (truncated, before) {
                     if let Some(copy) = self.copy_beside(path, fingerprint, offset, until) {
-                        if let Some(t) = self.table.files.get_mut(&seq) {
-                            t.wait_for(copy);
-                            // It stays the newest generation at its path.
-                            self.table.latest_by_path.insert(t.shared_path(), seq);
+                        if let Some(t) = self.table.remove(seq) {
+                            self.insert(copy);
+                            self.insert(*t);
                         }
                     }
                 }
@@ -630,14 +604,14 @@ impl Collector<'_> {
     /// offset) holds what was written after that offset: it is taken on at
     /// the offset, to be read before the file. `fingerprint`, `offset` and
     /// `until` (its `copies_until`) are the file's as checkpointed. Returns
-    /// the copy's sequence number and size, for the file to wait for.
+    /// the copy, to be taken on.
     fn copy_beside(
         &mut self,
         path: &Path,
         fingerprint: Fingerprint,
         offset: u64,
         until: Option<u64>,
-    ) -> Option<(u64, u64)> {
+    ) -> Option<Tracked> {
         // An empty head would match every file: it tells nothing.
         if offset == 0 || fingerprint.len == 0 {
             return None;
@@ -684,24 +658,24 @@ impl Collector<'_> {
         )
         .taken_on(size, born, &at, None, None)
         .resumed_after_cut(after_cut);
-        Some((self.insert(copy), size))
+        Some(copy)
     }
 
     /// Same inode, other content: the file we knew was deleted and its inode
     /// reused, or it was truncated and rewritten. What it still held is not
     /// delivered; the file there now is read from 0.
     pub(super) fn replace_recycled(&mut self, seq: u64, path: &Path, look: Look) {
+        let newest = self.table.latest_by_path.get(path) == Some(&seq);
         let Some(t) = self.forget(seq) else {
             return;
         };
         log::debug!("{} is a new file on a recycled inode", show(path));
-        // Generations between the one known and the one on its inode now
-        // (created and rotated away between two looks, or while stopped) go
-        // first: the file known is their predecessor.
-        if t.path() == path {
-            let heads =
-                [Some(t.fingerprint()), t.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
-            self.track_between(path, t.born().zip(look.born), heads, t.copies_until());
+        // Generations created and rotated away after the newest file followed
+        // at the path (between two looks, or while stopped) go first: when
+        // that was the file known on the inode, forgotten just now, it is
+        // still their predecessor.
+        if newest {
+            self.track_between(path, after(&t, look));
             self.track_at(path, path, look);
         } else {
             self.track_new(path, look);
@@ -734,13 +708,10 @@ impl Collector<'_> {
             .table
             .latest_by_path
             .get(path)
-            .and_then(|p| self.table.files.get(p));
+            .and_then(|p| self.table.files.get(p))
+            .map(|p| after(p, look));
         if let Some(p) = predecessor {
-            // An empty head would match every file: it tells nothing.
-            let heads =
-                [Some(p.fingerprint()), p.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
-            let bounds = p.born().zip(look.born);
-            self.track_between(path, bounds, heads, p.copies_until());
+            self.track_between(path, p);
         }
         self.track_at(path, path, look);
     }
@@ -836,6 +807,17 @@ impl Collector<'_> {
         }
         self.warned.remove(at);
         self.insert(t);
+    }
+}
+
+/// File `p` as the predecessor of the file seen now (`look`) at its path.
+fn after(p: &Tracked, look: Look) -> Predecessor {
+    // An empty head would match every file: it tells nothing.
+    let heads = [Some(p.fingerprint()), p.before_truncation()].map(|fp| fp.filter(|fp| fp.len > 0));
+    Predecessor {
+        bounds: p.born().zip(look.born),
+        heads,
+        copies_until: p.copies_until(),
     }
 }
 

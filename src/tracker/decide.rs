@@ -338,6 +338,92 @@ pub fn wait(predecessor: Option<&Tracked>, mark: u64) -> Wait {
     }
 }
 
+/// What the search for generations after a path's last file makes of a
+/// sibling of the path (see `generation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// Never seen at the path: read from its start before the file there now.
+    Unseen,
+    /// On the inode of a file known but no longer followed, and another
+    /// file: the inode was freed and given to a new generation, rotated in
+    /// turn. The file known is forgotten; this one is read like `Unseen`.
+    OnKnownInode,
+    /// No generation: a copy, a file followed, one born out of bounds.
+    No,
+}
+
+/// The file last followed at a path, as the search for the generations
+/// created and rotated away after it sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Predecessor {
+    /// Generations are born within these (inclusive: the kernel stamps
+    /// births with a coarse clock, and the files at the bounds are known):
+    /// after the predecessor's birth and the last look, before the birth of
+    /// the file at the path now.
+    pub bounds: Option<(u64, u64)>,
+    /// What a copy of it starts like (its head, and its head before its
+    /// last truncation).
+    pub heads: [Option<Fingerprint>; 2],
+    /// Siblings born no later were copies made before its last truncation.
+    pub copies_until: Option<u64>,
+}
+
+/// Whether a sibling born at `born` (with `known`, the file the collector
+/// knows on its inode) is a generation after `p`. `starts_like` reads the
+/// sibling's head and says whether it starts like a fingerprint (None: it
+/// could not be read); it is asked only when the answer depends on it.
+pub fn generation(
+    born: Option<u64>,
+    known: Option<&Tracked>,
+    p: &Predecessor,
+    starts_like: &mut dyn FnMut(Fingerprint) -> Option<bool>,
+) -> Generation {
+    // Made before the predecessor's last truncation was seen: a copy of what
+    // it held then (copytruncate), not a later generation.
+    if born
+        .zip(p.copies_until)
+        .is_some_and(|(b, until)| b <= until)
+    {
+        return Generation::No;
+    }
+    let recycled = match known {
+        Some(t) if t.is_active() => return Generation::No,
+        Some(t) => Some((t.born, t.fingerprint)),
+        None => None,
+    };
+    let in_bounds = match (p.bounds, born) {
+        (Some((after, before)), Some(b)) => after <= b && b <= before,
+        _ => false,
+    };
+    if recycled.is_none() && !in_bounds {
+        return Generation::No;
+    }
+    if let Some((then, fingerprint)) = recycled {
+        let other = match (then, born) {
+            (Some(a), Some(b)) => a != b,
+            _ => match starts_like(fingerprint) {
+                Some(like) => !like,
+                None => return Generation::No,
+            },
+        };
+        if !other {
+            return Generation::No;
+        }
+    }
+    // A copytruncate copy of the predecessor is born after it too, but
+    // starts like it: what it holds was read from the original.
+    for &fingerprint in p.heads.iter().flatten() {
+        if starts_like(fingerprint) != Some(false) {
+            return Generation::No;
+        }
+    }
+    if recycled.is_some() {
+        Generation::OnKnownInode
+    } else {
+        Generation::Unseen
+    }
+}
+
 /// A missing or retired file seen again, its head re-checked (see
 /// `Observation::Reappeared`).
 fn reappeared(
@@ -582,6 +668,49 @@ mod tests {
             );
         }
         assert_eq!(wait(None, 9), Wait::Over);
+    }
+
+    #[test]
+    fn generations_are_told_from_copies_and_known_files() {
+        let p = Predecessor {
+            bounds: Some((10, 20)),
+            heads: [Some(fp(4, 1)), None],
+            copies_until: Some(12),
+        };
+        let like = |hash| move |f: Fingerprint| Some(f.hash == hash);
+        let retired = file(State::Retired { at: 1 }, 9, 9, 9); // born 1, fp(4, 9)
+        let followed = file(State::Following, 9, 9, 9);
+        #[rustfmt::skip]
+        let cases: [(Option<u64>, Option<&Tracked>, u64, Generation); 9] = [
+            (Some(15), None, 7, Generation::Unseen),
+            (Some(15), None, 1, Generation::No),        // starts like the predecessor: a copy
+            (Some(12), None, 7, Generation::No),        // born before its last truncation
+            (Some(25), None, 7, Generation::No),        // after the file at the path now
+            (Some(5), None, 7, Generation::No),         // before the predecessor (or the last look)
+            (None, None, 7, Generation::No),            // no birth time: nothing to bound it
+            (Some(25), Some(&retired), 7, Generation::OnKnownInode), // another birth on a known inode
+            (Some(1), Some(&retired), 7, Generation::No), // the file known, same birth
+            (Some(15), Some(&followed), 7, Generation::No), // followed already
+        ];
+        for (born, known, head, want) in cases {
+            assert_eq!(
+                generation(born, known, &p, &mut like(head)),
+                want,
+                "{born:?} {head}"
+            );
+        }
+        // Without birth times a file on a known inode is told by its head.
+        let mut t = file(State::Retired { at: 1 }, 9, 9, 9);
+        t.born = None;
+        assert_eq!(
+            generation(None, Some(&t), &p, &mut like(7)),
+            Generation::OnKnownInode
+        );
+        assert_eq!(generation(None, Some(&t), &p, &mut like(9)), Generation::No);
+        assert_eq!(
+            generation(Some(15), None, &p, &mut |_| None),
+            Generation::No
+        );
     }
 
     /// The variants of `Transition` as declared in this file.

@@ -37,7 +37,8 @@ mod record;
 pub use apply::Next;
 pub use cursor::Cursor;
 pub use decide::{
-    classify, decide, wait, Change, HeadCheck, Observation, Sibling, Transition, Wait,
+    classify, decide, generation, wait, Change, Generation, HeadCheck, Observation, Predecessor,
+    Sibling, Transition, Wait,
 };
 
 /// Where a tracked file is in its life.
@@ -321,11 +322,6 @@ impl Tracked {
 
     pub fn waits_for(&self) -> Option<(u64, u64)> {
         self.waits_for
-    }
-
-    /// Waits for file `seq` to be read up to `mark` first (see `waits_for`).
-    pub fn wait_for(&mut self, predecessor: (u64, u64)) {
-        self.waits_for = Some(predecessor);
     }
 
     /// Taken up at its offset right after a cut piece of a long line.
