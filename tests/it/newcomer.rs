@@ -221,7 +221,7 @@ fn long_options_in_help() -> Vec<String> {
 /// The keys `config::parse_reader` accepts, read from its source: one
 /// `"key" =>` arm each.
 fn keys_in_config_parser() -> Vec<String> {
-    let src = repo_file("src/config.rs");
+    let src = repo_file("src/config/file.rs");
     let body = src
         .split_once("pub fn parse_reader(")
         .expect("parse_reader")
