@@ -61,6 +61,48 @@ impl Collector<'_> {
     /// and only then are new files taken on, so that a rotated file is in
     /// place to go before its successor.
     pub(super) fn identify(&mut self) {
+        let rebuilt = self.expand();
+        if rebuilt || self.looking.watch.is_stale() {
+            for seq in self.looking.watch.rebuild(&self.looking.found) {
+                self.unsettle(seq);
+            }
+        } else {
+            self.settle();
+        }
+        self.looking.looks += 1;
+        let look_started = SystemTime::now();
+        self.looking.listings.clear();
+        let fresh = self.look_at_found();
+        self.account_for_missing();
+        if self.looking.first_cycle && !fresh.is_empty() {
+            // Files the checkpoint names that were not found, by inode, for
+            // spotting a device renumbering among the new arrivals.
+            self.table.missing_by_ino = self
+                .table
+                .files
+                .iter()
+                .filter(|(_, t)| t.state() == State::Missing)
+                .map(|(&seq, t)| (t.id().ino, seq))
+                .collect();
+        }
+        for (path, look) in fresh {
+            if !self.resume_moved(&path, look) {
+                self.track_new(&path, look);
+            }
+        }
+        // Files are stamped by a clock that lags the one read here by up
+        // to a scheduler tick.
+        const CLOCK_LAG: Duration = Duration::from_millis(20);
+        self.looking.born_after = look_started
+            .checked_sub(CLOCK_LAG)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+    }
+
+    /// Step 1: expands the PATH patterns; returns whether the list of paths
+    /// changed. Directory problems are warned about once; one that is not
+    /// an absence leaves what was there unknown.
+    fn expand(&mut self) -> bool {
         let rebuilt = discover::expand(
             &self.specs,
             &mut self.looking.found,
@@ -85,17 +127,14 @@ impl Collector<'_> {
                 self.looking.unknown.insert(p.dir);
             }
         }
-        if rebuilt || self.looking.watch.is_stale() {
-            for seq in self.looking.watch.rebuild(&self.looking.found) {
-                self.unsettle(seq);
-            }
-        } else {
-            self.settle();
-        }
-        self.looking.looks += 1;
-        let look_started = SystemTime::now();
+        rebuilt
+    }
+
+    /// Looks at each path found (the settled and unchanged ones at the cost
+    /// of a stat): known files are observed, and the new ones returned, each
+    /// once even when a second PATH leads to it.
+    fn look_at_found(&mut self) -> Vec<(PathBuf, Look)> {
         let mut fresh_ids = IdSet::default();
-        self.looking.listings.clear();
         let found = std::mem::take(&mut self.looking.found);
         let mut fresh = Vec::new();
         for (i, f) in found.iter().enumerate() {
@@ -138,30 +177,7 @@ impl Collector<'_> {
             }
         }
         self.looking.found = found;
-        self.account_for_missing();
-        if self.looking.first_cycle && !fresh.is_empty() {
-            // Files the checkpoint names that were not found, by inode, for
-            // spotting a device renumbering among the new arrivals.
-            self.table.missing_by_ino = self
-                .table
-                .files
-                .iter()
-                .filter(|(_, t)| t.state() == State::Missing)
-                .map(|(&seq, t)| (t.id().ino, seq))
-                .collect();
-        }
-        for (path, look) in fresh {
-            if !self.resume_moved(&path, look) {
-                self.track_new(&path, look);
-            }
-        }
-        // Files are stamped by a clock that lags the one read here by up
-        // to a scheduler tick.
-        const CLOCK_LAG: Duration = Duration::from_millis(20);
-        self.looking.born_after = look_started
-            .checked_sub(CLOCK_LAG)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        fresh
     }
 
     /// Settles the files looked at in full in the last look that had

@@ -257,29 +257,7 @@ impl<'a> Collector<'a> {
         max_open: usize,
     ) -> Result<Collector<'a>, Error> {
         let loaded = loaded.unwrap_or_default();
-        // Exactly-once for file output: bytes past the checkpointed length
-        // that this collector wrote but never confirmed come again, so they
-        // are cut off; bytes it cannot prove are its own are kept (output/tail.rs).
-        let current = output.mark().map_err(|e| io_error(&output, e))?;
-        let tail = match current {
-            Some(_) => Some(
-                TailRecord::open(&settings.state_dir)
-                    .context(|| format!("cannot use state dir {}", show(&settings.state_dir)))?,
-            ),
-            None => None,
-        };
-        if let (Some(saved), Some(now), Some(tail)) = (loaded.output, current, &tail) {
-            if saved.id == now.id && now.length > saved.length {
-                let extra = now.length - saved.length;
-                let verdict = output.judge_tail(tail, saved.length, now.length);
-                start_up_tail(&mut output, verdict, saved.length, extra)?;
-            }
-        }
-        let mark = output.mark().map_err(|e| io_error(&output, e))?;
-        if let (Some(tail), Some(mark)) = (tail, mark) {
-            output.keep_tail(tail, mark, settings.fsync);
-        }
-        output.set_write_behind(settings.fsync);
+        let mark = start_output(&settings, &mut output, loaded.output)?;
         let committed_output = mark.map(|m| m.length);
         let per_path_wanted = settings.stats_file.is_some();
         let shared = Shared::new(settings.host.as_bytes(), &settings.fields);
@@ -817,6 +795,39 @@ fn byte_before(file: &fs::File, offset: u64, size: u64) -> Option<u8> {
     }
     let mut before = [0u8; 1];
     (identity::read_full_at(file, &mut before, offset - 1).ok() == Some(1)).then_some(before[0])
+}
+
+/// Readies the output at start-up and returns its identity and length (a
+/// file output): exactly-once for file output means bytes past the
+/// checkpointed length (`saved`) that this collector wrote but never
+/// confirmed come again, so they are cut off; bytes it cannot prove are its
+/// own are kept (output/tail.rs).
+fn start_output(
+    settings: &Settings,
+    output: &mut Output,
+    saved: Option<OutputMark>,
+) -> Result<Option<OutputMark>, Error> {
+    let current = output.mark().map_err(|e| io_error(output, e))?;
+    let tail = match current {
+        Some(_) => Some(
+            TailRecord::open(&settings.state_dir)
+                .context(|| format!("cannot use state dir {}", show(&settings.state_dir)))?,
+        ),
+        None => None,
+    };
+    if let (Some(saved), Some(now), Some(tail)) = (saved, current, &tail) {
+        if saved.id == now.id && now.length > saved.length {
+            let extra = now.length - saved.length;
+            let verdict = output.judge_tail(tail, saved.length, now.length);
+            start_up_tail(output, verdict, saved.length, extra)?;
+        }
+    }
+    let mark = output.mark().map_err(|e| io_error(output, e))?;
+    if let (Some(tail), Some(mark)) = (tail, mark) {
+        output.keep_tail(tail, mark, settings.fsync);
+    }
+    output.set_write_behind(settings.fsync);
+    Ok(mark)
 }
 
 /// Acts on what the bytes past the checkpointed length `committed` of a

@@ -145,41 +145,20 @@ impl Tracked {
             Transition::SizeOverstated => {
                 (self.size, self.unresolved) = (self.cursor.read_pos, false);
             }
-            Transition::Drained => {
-                let path = show(&self.path);
-                self.log(e, Debug, || {
-                    format!("{path} fully delivered; closed while the output waits")
-                });
-                self.retire(e, unix_now());
-            }
-            Transition::Finish { delivered } => {
-                if delivered > 0 {
-                    self.cursor.skip(delivered);
-                }
-                self.finished = true;
-                e.push(Event::Dirty);
-            }
-            Transition::RollBack => {
-                self.cursor.roll_back();
-                self.fingerprint = self.committed_fingerprint;
-                self.finished = false;
-            }
+            Transition::Drained => self.delivered(e, unix_now(), "closed while the output waits"),
+            Transition::Finish { delivered } => self.finish(e, delivered),
+            Transition::RollBack => self.roll_back(),
             Transition::KeepDelivered {
                 offset,
                 after_cut,
                 fingerprint,
                 finished,
-            } => {
-                self.cursor.forward_to(offset, after_cut);
-                (self.fingerprint, self.finished) = (fingerprint, finished);
-            }
+            } => self.keep_delivered(offset, after_cut, fingerprint, finished),
             Transition::Renumber { id } => self.id = id,
             Transition::StopWaiting => self.waits_for = None,
             Transition::LetGo { at } => {
-                let path = show(&self.path);
-                self.log(e, Debug, || format!("{path} fully delivered; closed"));
                 self.finished = false;
-                self.retire(e, at);
+                self.delivered(e, at, "closed");
             }
         }
         events
@@ -283,11 +262,53 @@ impl Tracked {
         self.resolved(events);
     }
 
+    /// Fully delivered: let go at Unix time `at`, and logged so (`how`).
+    fn delivered(&mut self, events: &mut Vec<Event>, at: u64, how: &str) {
+        let path = show(&self.path);
+        self.log(events, log::Level::Debug, || {
+            format!("{path} fully delivered; {how}")
+        });
+        self.retire(events, at);
+    }
+
     /// Let go at Unix time `at`, its descriptor closed.
     fn retire(&mut self, events: &mut Vec<Event>, at: u64) {
         self.file = None;
         self.state = State::Retired { at };
         self.resolved(events);
+    }
+
+    /// `Transition::Finish`: the rest of a gone file went out (`delivered`
+    /// bytes, 0 if it could not be read); it is let go once the checkpoint
+    /// covering that is saved.
+    fn finish(&mut self, events: &mut Vec<Event>, delivered: u64) {
+        if delivered > 0 {
+            self.cursor.skip(delivered);
+        }
+        self.finished = true;
+        events.push(Event::Dirty);
+    }
+
+    /// `Transition::RollBack`: everything since the last saved checkpoint
+    /// is forgotten.
+    fn roll_back(&mut self) {
+        self.cursor.roll_back();
+        self.fingerprint = self.committed_fingerprint;
+        self.finished = false;
+    }
+
+    /// `Transition::KeepDelivered`: after a roll-back, forward again to what
+    /// a failed output took before it failed (with the fingerprint and
+    /// `finished` as they were then); a checkpoint covering it is saved next.
+    fn keep_delivered(
+        &mut self,
+        offset: u64,
+        after_cut: bool,
+        fingerprint: Fingerprint,
+        finished: bool,
+    ) {
+        self.cursor.forward_to(offset, after_cut);
+        (self.fingerprint, self.finished) = (fingerprint, finished);
     }
 
     /// `Transition::ShrunkOnce`: looked shorter once; looked at again.
