@@ -13,7 +13,8 @@ use crate::settings::{OutputSpec, Settings};
 
 /// Refuses settings in which two of these are one file: the stats file and a
 /// PATH, the stats file and the output, the stats file or the output and a
-/// file of the state dir.
+/// file of the state dir; and a stats file path at which something other than
+/// a regular file is (see `not_regular`).
 pub fn check(s: &Settings) -> Result<(), Error> {
     let state: Vec<PathBuf> = STATE_FILES.iter().map(|n| s.state_dir.join(n)).collect();
     let output = match &s.output {
@@ -46,6 +47,13 @@ pub fn check(s: &Settings) -> Result<(), Error> {
                 show(f)
             )));
         }
+        if let Some(kind) = not_regular(stats) {
+            return Err(Error::usage(format!(
+                "--stats-file '{}' is {kind}, not a regular file: give the path of a regular \
+                 file, or of nothing yet (it is replaced by a new file every time)",
+                show(stats)
+            )));
+        }
     }
     if let Some(out) = output {
         if let Some(f) = state.iter().find(|f| same_file(out, f)) {
@@ -57,6 +65,35 @@ pub fn check(s: &Settings) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// What is at `path` when it is there and not a regular file: the stats file
+/// is replaced by renaming a new file over it, which would put a regular file
+/// in place of a device, FIFO or symlink (not write through it), and fail
+/// over a directory. Nothing there, or what cannot be looked at, is for the
+/// write to report.
+fn not_regular(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = fs::symlink_metadata(path).ok()?.file_type();
+    if t.is_file() {
+        return None;
+    }
+    let kind = if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symlink"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "something"
+    };
+    Some(kind)
 }
 
 /// The files the collector writes besides its output, each with what it is
@@ -135,5 +172,21 @@ mod tests {
         assert!(same_file(&d.join("link"), &d.join("sub/../a.log")));
         std::os::unix::fs::symlink(d.join("sub"), d.join("s2")).unwrap();
         assert!(same_file(&d.join("s2/new"), &d.join("sub/new")));
+    }
+
+    #[test]
+    fn only_a_regular_file_or_nothing_may_be_at_the_stats_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(not_regular(&d.join("new.prom")), None);
+        fs::write(d.join("m.prom"), b"").unwrap();
+        assert_eq!(not_regular(&d.join("m.prom")), None);
+        std::os::unix::fs::symlink(d.join("m.prom"), d.join("link")).unwrap();
+        assert_eq!(not_regular(&d.join("link")), Some("a symlink"));
+        assert_eq!(not_regular(Path::new("/")), Some("a directory"));
+        assert_eq!(
+            not_regular(Path::new("/dev/null")),
+            Some("a character device")
+        );
     }
 }

@@ -164,20 +164,92 @@ fn label(path: &Path) -> String {
     out
 }
 
-/// Replaces `path` with `text` atomically (temp file beside it, rename).
+/// Replaces `path` with `text` atomically: a temporary file beside it,
+/// created exclusively and never through a symlink (another user who can
+/// write the directory cannot make it write elsewhere), renamed over `path`.
+/// The temporary file is removed when anything fails.
 pub fn write_file(path: &Path, text: &str) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
+    let (tmp, mut f) = create_temp(path)?;
+    let written = f.write_all(text.as_bytes());
     drop(f);
-    fs::rename(&tmp, path)
+    let replaced = written.and_then(|()| fs::rename(&tmp, path));
+    if replaced.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    replaced
+}
+
+/// A new file beside `path`, named `.NAME.PID.N.NANOS.tmp`: hidden, so
+/// that no `*` pattern follows it, and not ending in `.prom`, so that
+/// node_exporter does not read it half written. O_CREAT|O_EXCL|O_NOFOLLOW:
+/// whatever is at the name already, file or symlink, is left alone and
+/// another name tried.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, fs::File)> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let Some(name) = path.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the stats file path names no file",
+        ));
+    };
+    // Room for the suffix within NAME_MAX (255).
+    let name = &name.as_bytes()[..name.len().min(160)];
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut last = None;
+    for _ in 0..16 {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut file = b".".to_vec();
+        file.extend_from_slice(name);
+        file.extend_from_slice(format!(".{}.{n}.{nanos}.tmp", std::process::id()).as_bytes());
+        let tmp = dir.join(OsStr::from_bytes(&file));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_temp_file_is_new_and_never_reached_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.prom");
+        fs::write(dir.path().join("victim"), b"keep").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("victim"), dir.path().join("m.prom.tmp"))
+            .unwrap();
+        write_file(&path, "one\n").unwrap();
+        write_file(&path, "two\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
+        assert_eq!(fs::read(dir.path().join("victim")).unwrap(), b"keep");
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["m.prom", "m.prom.tmp", "victim"]);
+        // A failed rename takes its temp file with it.
+        fs::create_dir(dir.path().join("d.prom")).unwrap();
+        assert!(write_file(&dir.path().join("d.prom"), "x\n").is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
 
     #[test]
     fn per_path_counters_are_kept_only_when_wanted() {

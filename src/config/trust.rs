@@ -1,13 +1,45 @@
-//! The trust check of a config file that names a command: the rule sshd's
-//! StrictModes applies, since the collector runs that command as its own
-//! user.
+//! The trust check of a config file: the rule sshd's StrictModes applies,
+//! to a file that names a command (the collector runs that command as its
+//! own user) and to every file a collector running as root reads (its paths,
+//! output and state dir are root's reach).
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::error::show;
+use crate::error::{show, Error};
+
+/// Applies `check_trusted` to the config file `path` (`meta` as read) when
+/// it must be safe from other users: when it names a command (`command_at`,
+/// the `file:line` of its `output =` line), or whenever the collector runs
+/// as root. The error names the `output =` line, else the file, and the fix.
+pub(super) fn check(
+    path: &Path,
+    meta: &fs::Metadata,
+    command_at: Option<&str>,
+) -> Result<(), Error> {
+    if let Some(location) = command_at {
+        return check_trusted(path, meta).map_err(|problem| Error::Config {
+            location: location.to_string(),
+            message: format!(
+                "a config file that names a command must be writable only by root or \
+                 the user running the collector, but {problem}"
+            ),
+        });
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    check_trusted(path, meta).map_err(|problem| Error::Config {
+        location: show(path),
+        message: format!(
+            "a config file read by a collector running as root must be writable only by \
+             root, but {problem}"
+        ),
+    })
+}
 
 /// Whether a config file could have been written by someone other than root
 /// or the user running the collector, the rule sshd's StrictModes applies:
@@ -16,7 +48,7 @@ use crate::error::show;
 /// by that user, and not writable by group or others. A directory with the
 /// sticky bit (`/tmp`) may be writable by others: they cannot rename or
 /// remove what they do not own there. Err says what is wrong and the fix.
-pub(super) fn check_trusted(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
+fn check_trusted(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if let Some(problem) = exposure(meta.uid(), meta.mode(), false, me) {
