@@ -124,9 +124,11 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
     let mut header = false;
     let mut end = false;
     let mut last = 0;
+    let mut comments = false;
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let n = index + 1;
         if line.is_empty() || line[0] == b'#' {
+            comments |= !line.is_empty();
             continue;
         }
         last = n;
@@ -159,6 +161,12 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
             _ => return Err(err(n, "unrecognised line".into())),
         }
     }
+    if !header && comments {
+        return Err(err(
+            0,
+            "the file holds only comments: no `log-collector-checkpoints` line".into(),
+        ));
+    }
     if !header {
         return Err(err(0, "the file is empty".into()));
     }
@@ -183,7 +191,7 @@ fn parse_header(fields: &[&str]) -> Result<(), String> {
         .any(|v| fields[1] == v.to_string())
     {
         return Err(format!(
-            "version {} is not supported (this build reads {VERSION})",
+            "version {} is not supported (this build reads versions {VERSION_1} and {VERSION})",
             fields[1]
         ));
     }
@@ -311,7 +319,7 @@ mod tests {
             (String::new(), "checkpoint file cp: the file is empty"),
             (
                 "# only a comment\n".into(),
-                "checkpoint file cp: the file is empty",
+                "checkpoint file cp: the file holds only comments",
             ),
             (
                 "hello\n".into(),
@@ -319,7 +327,7 @@ mod tests {
             ),
             (
                 "log-collector-checkpoints 9\n".into(),
-                "checkpoint file cp:1: version 9 is not supported",
+                "checkpoint file cp:1: version 9 is not supported (this build reads versions 1 and 2)",
             ),
             (
                 good.replace(" 1 8 1024 ", " x 8 1024 "),

@@ -103,6 +103,7 @@ impl Collector<'_> {
     /// changed. Directory problems are warned about once; one that is not
     /// an absence leaves what was there unknown.
     fn expand(&mut self) -> bool {
+        self.check_excludes();
         let rebuilt = discover::expand(
             &self.specs,
             &mut self.looking.found,
@@ -110,7 +111,14 @@ impl Collector<'_> {
             &mut self.looking.dir_cache,
         );
         for pattern in self.looking.dir_cache.take_newly_unmatched() {
-            log::warn!("{} matches no file (yet); watching for it", show(&pattern));
+            if self.looking.dir_cache.only_excluded(&pattern) {
+                log::warn!(
+                    "{} matches only files the excludes take out; watching for others",
+                    show(&pattern)
+                );
+            } else {
+                log::warn!("{} matches no file (yet); watching for it", show(&pattern));
+            }
         }
         for notice in self.looking.dir_cache.take_notices() {
             log::warn!("{notice}");
@@ -128,6 +136,22 @@ impl Collector<'_> {
             }
         }
         rebuilt
+    }
+
+    /// Warns about excludes that can match no path the PATHs name, and about
+    /// literal PATHs an exclude takes out: once for each set of settings.
+    fn check_excludes(&mut self) {
+        let (paths, excludes) = (&self.settings.paths, &self.settings.excludes);
+        if excludes.is_empty()
+            || self.looking.excludes_checked.as_ref() == Some(&(paths.clone(), excludes.clone()))
+        {
+            return;
+        }
+        let cwd = std::env::current_dir().ok();
+        for warning in discover::unreachable_excludes(paths, excludes, cwd.as_deref()) {
+            log::warn!("{warning}");
+        }
+        self.looking.excludes_checked = Some((paths.clone(), excludes.clone()));
     }
 
     /// Looks at each path found (the settled and unchanged ones at the cost
@@ -302,8 +326,16 @@ impl Collector<'_> {
                 && [t.path(), t.seen_at()].iter().any(|p| {
                     self.looking.unknown.contains(*p) || self.looking.unknown.contains(dir_of(p))
                 });
+            // Still at its own path: a reload took it out of what is watched.
+            let unwatched = || {
+                t.state() == State::Following
+                    && !t.moved()
+                    && fs::metadata(t.path()).is_ok_and(|m| FileId::of(&m) == t.id())
+            };
             let observation = if unknown {
                 Observation::Unknown
+            } else if unwatched() {
+                Observation::Unwatched
             } else {
                 Observation::NotSeen
             };

@@ -283,6 +283,7 @@ impl<'a> Collector<'a> {
                 ..identify::FirstLook::default()
             },
             born_after,
+            excludes_checked: None,
         };
         let own = OwnFiles {
             output_id: mark.map(|m| m.id),

@@ -100,6 +100,9 @@ pub(super) struct Looking {
     /// the previous look, less the lag of the clock the kernel stamps files
     /// with.
     pub born_after: Option<u64>,
+    /// The PATHs and excludes last checked for excludes that can match
+    /// nothing (at start-up and after a reload changed them).
+    pub excludes_checked: Option<(Vec<PathBuf>, Vec<PathBuf>)>,
 }
 
 /// What the collector writes itself, never to be read as input.

@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use super::trust::check_trusted;
+use super::trust;
 use crate::error::{show, Error};
 
 /// What a config file says; every field is `None` when the file is silent.
@@ -33,8 +33,8 @@ pub struct FileValues {
 }
 
 /// Reads and parses a config file. Relative paths in it are taken relative to
-/// the file's directory. A file that names a command must be safe from other
-/// users (see `check_trusted`).
+/// the file's directory. A file that names a command, and any file read by a
+/// collector running as root, must be safe from other users (see `trust`).
 pub fn parse_file(path: &Path) -> Result<FileValues, Error> {
     let cannot =
         |e: io::Error| Error::usage(format!("cannot read config file {}: {e}", show(path)));
@@ -45,17 +45,12 @@ pub fn parse_file(path: &Path) -> Result<FileValues, Error> {
     file.read_to_end(&mut bytes).map_err(cannot)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let values = parse_reader(&bytes, &show(path), base)?;
-    if let Some((output, location)) = &values.output {
-        if output.as_encoded_bytes().starts_with(b"|") {
-            check_trusted(path, &meta).map_err(|problem| Error::Config {
-                location: location.clone(),
-                message: format!(
-                    "a config file that names a command must be writable only by root or \
-                     the user running the collector, but {problem}"
-                ),
-            })?;
-        }
-    }
+    let command_at = values
+        .output
+        .as_ref()
+        .filter(|(output, _)| output.as_encoded_bytes().starts_with(b"|"))
+        .map(|(_, location)| location.as_str());
+    trust::check(path, &meta, command_at)?;
     Ok(values)
 }
 
@@ -64,6 +59,8 @@ pub fn parse_file(path: &Path) -> Result<FileValues, Error> {
 pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues, Error> {
     let mut values = FileValues::default();
     let mut set_at: Vec<(String, String)> = Vec::new();
+    // A byte order mark, as some editors write one, is not part of the key.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let location = format!("{name}:{}", index + 1);
         let err = |message: String| Error::Config {
@@ -83,6 +80,18 @@ pub fn parse_reader(bytes: &[u8], name: &str, base: &Path) -> Result<FileValues,
         let value = trim(&line[eq + 1..]);
         if value.is_empty() {
             return Err(err(format!("`{key}` has no value")));
+        }
+        // No switch, number, duration or format holds a `#`: a comment
+        // after the value was meant (paths and commands may hold one).
+        let plain = !matches!(
+            key,
+            "path" | "exclude" | "output" | "state-dir" | "stats-file" | "field" | "host"
+        );
+        if plain && value.contains(&b'#') {
+            return Err(err(format!(
+                "the value of `{key}` has a `#` in it; a comment goes on a line of its own, \
+                 starting with `#`"
+            )));
         }
         let text = || {
             std::str::from_utf8(value)

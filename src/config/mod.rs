@@ -181,7 +181,7 @@ fn pick_paths(
     };
     if excludes.iter().any(|p| p.as_os_str().is_empty()) {
         return Err(Error::usage(
-            "invalid value '' for --exclude: empty (give a pattern such as '**/*.gz')",
+            "invalid value '' for --exclude: empty (give a pattern such as '**/*.1')",
         ));
     }
     Ok((paths, excludes))

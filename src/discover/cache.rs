@@ -32,6 +32,8 @@ pub struct DirCache {
     /// Patterns that matched something (or had not been expanded) before
     /// and match nothing now, until taken.
     newly_unmatched: Vec<PathBuf>,
+    /// The unmatched patterns that match only what the excludes take out.
+    only_excluded: HashSet<PathBuf>,
     /// The walk bounds each pattern ran into, each warned about once.
     bounded: HashSet<(PathBuf, Bound)>,
     /// Warnings not taken yet.
@@ -57,6 +59,12 @@ impl DirCache {
     /// an idle cycle costs nothing here.
     pub fn take_newly_unmatched(&mut self) -> Vec<PathBuf> {
         std::mem::take(&mut self.newly_unmatched)
+    }
+
+    /// Whether unmatched pattern `path` matched files (or directories to
+    /// walk) that the excludes all took out.
+    pub fn only_excluded(&self, path: &Path) -> bool {
+        self.only_excluded.contains(path)
     }
 
     /// Warnings about the walk (a bound reached), each given once.
@@ -133,7 +141,12 @@ impl DirCache {
     }
 
     /// Takes the patterns that match nothing as of this rebuild.
-    pub(super) fn settle_unmatched(&mut self, unmatched: HashSet<PathBuf>) {
+    pub(super) fn settle_unmatched(
+        &mut self,
+        unmatched: HashSet<PathBuf>,
+        only_excluded: HashSet<PathBuf>,
+    ) {
+        self.only_excluded = only_excluded;
         for path in &unmatched {
             if !self.unmatched.contains(path) {
                 self.newly_unmatched.push(path.clone());

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 pub use cache::DirCache;
-pub use exclude::Exclude;
+pub use exclude::{unreachable as unreachable_excludes, Exclude};
 pub use glob::{glob_match, is_compressed, name_matches};
 pub use listing::list;
 
@@ -144,6 +144,7 @@ fn rebuild(specs: &[Spec], found: &mut Vec<Found>, cache: &mut DirCache) {
     found.clear();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut unmatched = HashSet::new();
+    let mut only_excluded = HashSet::new();
     for (spec, &exists) in specs.iter().zip(&exists) {
         let Some(pattern) = spec.pattern.as_ref().filter(|_| !exists) else {
             if !spec.excluded(&spec.path) && seen.insert(spec.path.clone()) {
@@ -158,6 +159,9 @@ fn rebuild(specs: &[Spec], found: &mut Vec<Found>, cache: &mut DirCache) {
         let outcome = walk::walk(cache, spec, pattern, found, &mut seen);
         if !outcome.matched && !outcome.base_failed {
             unmatched.insert(spec.path.clone());
+            if outcome.excluded {
+                only_excluded.insert(spec.path.clone());
+            }
         }
         if outcome.too_deep {
             cache.notice(&spec.path, Bound::Depth);
@@ -167,7 +171,7 @@ fn rebuild(specs: &[Spec], found: &mut Vec<Found>, cache: &mut DirCache) {
         }
     }
     cache.exists = exists;
-    cache.settle_unmatched(unmatched);
+    cache.settle_unmatched(unmatched, only_excluded);
 }
 
 #[cfg(test)]

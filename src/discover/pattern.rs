@@ -19,7 +19,7 @@ pub(super) enum Comp {
     Any,
 }
 
-fn has_wildcard(name: &[u8]) -> bool {
+pub(super) fn has_wildcard(name: &[u8]) -> bool {
     name.iter().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 

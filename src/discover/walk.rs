@@ -23,6 +23,8 @@ pub(super) struct Outcome {
     pub(super) base_failed: bool,
     pub(super) too_deep: bool,
     pub(super) too_many: bool,
+    /// A file it matched, or a directory it would have walked, was excluded.
+    pub(super) excluded: bool,
 }
 
 /// Walks `pattern`, the pattern of `spec`, from its base, adding the files
@@ -97,6 +99,7 @@ impl Walk<'_> {
         for (name, next) in children {
             let child = path.join(OsStr::from_bytes(&name));
             if self.spec.excludes.iter().any(|e| e.covers(&child)) {
+                self.outcome.excluded = true;
                 continue;
             }
             let next = pattern.closure(next);
@@ -161,6 +164,7 @@ impl Walk<'_> {
         for name in names.into_iter().flatten() {
             let file = path.join(OsStr::from_bytes(name));
             if self.spec.excluded(&file) {
+                self.outcome.excluded = true;
                 continue;
             }
             self.outcome.matched = true;

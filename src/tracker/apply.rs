@@ -105,6 +105,7 @@ impl Tracked {
                 });
                 self.gone(e);
             }
+            Transition::Unwatched => self.unwatched(e),
             Transition::FoundBeside {
                 path,
                 size,
@@ -235,6 +236,30 @@ impl Tracked {
         self.set_seen_at(at);
         self.size = size;
         self.gone(events);
+    }
+
+    /// `Transition::Unwatched`: at its path but no longer watched. Open (a
+    /// partial line or a recent change), it is read to its end as a rotated
+    /// file is; closed, everything seen of it was read, and it is let go.
+    fn unwatched(&mut self, events: &mut Vec<Event>) {
+        let path = show(&self.path);
+        let open = self.file.is_some();
+        self.log(events, log::Level::Info, || {
+            let then = if open {
+                "reading the rest of it, then letting it go"
+            } else {
+                "letting it go"
+            };
+            format!("{path} is no longer named by a PATH, or is excluded now; {then}")
+        });
+        if open {
+            self.state = State::Gone {
+                since: Instant::now(),
+            };
+            self.resolved(events);
+        } else {
+            self.retire(events, unix_now());
+        }
     }
 
     /// `Transition::Vanished`: not found anywhere with bytes undelivered.

@@ -70,6 +70,9 @@ pub enum Observation {
     },
     /// Not found at any watched path this cycle.
     NotSeen,
+    /// Not found at any watched path, but still at its own path: no PATH
+    /// names it any more, or an exclude takes it out (a reload).
+    Unwatched,
     /// Not found at any watched path, and its directory or path could not
     /// be read: nothing is known.
     Unknown,
@@ -147,6 +150,8 @@ pub enum Transition {
     CameBack { size: u64 },
     /// Open and no longer at its path: read to its end through the descriptor.
     RotatedAway,
+    /// At its path, but no longer watched: read to its end, then let go.
+    Unwatched,
     /// Found beside its path: read to its end from there.
     FoundBeside {
         path: PathBuf,
@@ -235,12 +240,15 @@ pub fn decide(t: &Tracked, observation: &Observation, first_cycle: bool) -> Tran
                 changed,
             },
         ) => reappeared(t, size, born, head, byte_before, changed),
+        (State::Following, Observation::Unwatched) => Transition::Unwatched,
         (State::Following, Observation::NotSeen) if open => Transition::RotatedAway,
         (State::Following, Observation::NotSeen) => Transition::LookBeside,
         (State::Missing, Observation::NotSeen) if first_cycle || t.unresolved => {
             Transition::LookBeside
         }
-        (_, Observation::NotSeen | Observation::Unknown) => Transition::Unchanged,
+        (_, Observation::NotSeen | Observation::Unwatched | Observation::Unknown) => {
+            Transition::Unchanged
+        }
         (
             _,
             Observation::Beside(Sibling::Found {
@@ -555,6 +563,8 @@ mod tests {
                 Transition::Recycled),
             ((following, 5, 5, 5, true, false, false), Observation::NotSeen, Transition::RotatedAway),
             ((following, 5, 5, 5, false, false, false), Observation::NotSeen, Transition::LookBeside),
+            ((following, 5, 5, 5, false, false, false), Observation::Unwatched, Transition::Unwatched),
+            ((gone, 5, 5, 5, true, false, false), Observation::Unwatched, Transition::Unchanged),
             ((missing, 5, 5, 5, false, false, true), Observation::NotSeen, Transition::LookBeside),
             ((missing, 5, 5, 5, false, false, false), Observation::NotSeen, Transition::Unchanged),
             ((gone, 5, 5, 5, true, false, false), Observation::NotSeen, Transition::Unchanged),
@@ -748,6 +758,7 @@ mod tests {
             Transition::ResumeTruncated { .. } => "ResumeTruncated",
             Transition::CameBack { .. } => "CameBack",
             Transition::RotatedAway => "RotatedAway",
+            Transition::Unwatched => "Unwatched",
             Transition::FoundBeside { .. } => "FoundBeside",
             Transition::Vanished => "Vanished",
             Transition::Retire => "Retire",
