@@ -67,7 +67,8 @@ pub enum Error {
     /// The output went away for good (stdout closed).
     OutputGone { what: String, source: io::Error },
     /// `--once` ended before everything was delivered: the output took
-    /// nothing for `--once-timeout`, or a stop signal came first.
+    /// nothing for `--once-timeout`, or a stop signal came first; or its
+    /// `|COMMAND` output exited with a status other than 0.
     Unfinished { message: String, hint: String },
 }
 
@@ -92,6 +93,15 @@ impl Error {
             | Error::OutputLocked { .. }
             | Error::OutputGone { .. }
             | Error::Unfinished { .. } => ExitCode::Failure,
+        }
+    }
+
+    /// What the process says about this error on stderr as it ends: the
+    /// message and the hint, one line each, each ended by a newline.
+    pub fn report(&self) -> String {
+        match self.hint() {
+            Some(hint) => format!("log-collector: {self}\nlog-collector: hint: {hint}\n"),
+            None => format!("log-collector: {self}\n"),
         }
     }
 
@@ -256,6 +266,21 @@ mod tests {
             message: "unknown key".into(),
         };
         assert_eq!(e.to_string(), "/etc/lc.conf:7: unknown key");
+        assert_eq!(
+            e.report(),
+            "log-collector: /etc/lc.conf:7: unknown key\n",
+            "no hint, one line"
+        );
+        let e = Error::LockHeld {
+            lock: "/s/lock".into(),
+        };
+        let report = e.report();
+        assert_eq!(report.lines().count(), 2, "{report}");
+        assert!(report
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("log-collector: hint: "));
         let r: io::Result<()> = Err(io::Error::from(io::ErrorKind::NotFound));
         let e = r.context(|| "cannot open /x".to_string()).unwrap_err();
         assert!(e.to_string().starts_with("cannot open /x: "));

@@ -6,12 +6,13 @@
 //! FIFO), the process exits anyway. The checkpoint on disk then covers only
 //! what was written before, which is what the contract asks. An output
 //! command's process group is ended first, and a `--once` run that is cut
-//! short this way exits 1: it did not finish.
+//! short this way exits 1 with the error a stop of `--once` gives: it did
+//! not finish.
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -20,8 +21,51 @@ use signal_hook::{flag, low_level::pipe};
 /// How long a stop request waits for the write in hand before exiting anyway.
 const STOP_GRACE: Duration = Duration::from_millis(900);
 
-/// The exit status when the stop clock acts (see `set_cut_short_status`).
-static CUT_SHORT_STATUS: AtomicI32 = AtomicI32::new(0);
+/// What the stop clock does when it acts (see `Signals::set_cut_short`).
+struct CutShort {
+    /// The exit status.
+    status: i32,
+    /// The lines it writes to stderr last (the error a stopped `--once` run
+    /// gives, with its hint), or nothing.
+    report: String,
+}
+
+/// Held by the stop clock from when it acts until `_exit`, and by `main`
+/// from its last words on (`last_words`): so one of the two reports how the
+/// run ended, never both.
+static CUT_SHORT: Mutex<CutShort> = Mutex::new(CutShort {
+    status: 0,
+    report: String::new(),
+});
+
+fn cut_short() -> MutexGuard<'static, CutShort> {
+    CUT_SHORT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Held by `main` while it reports how the run ended and exits (it is never
+/// dropped): the stop clock, should it act meanwhile, then waits for the
+/// exit instead of reporting too.
+pub struct LastWords(#[allow(dead_code)] MutexGuard<'static, CutShort>);
+
+/// Takes the last word from the stop clock (see `LastWords`).
+pub fn last_words() -> LastWords {
+    LastWords(cut_short())
+}
+
+/// Writes `bytes` to stderr without std's lock (another thread may hold it
+/// while it waits on a full stderr); errors are ignored, nothing can be
+/// done about them this late.
+fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: write from a live buffer of the length given.
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        match n {
+            1.. => bytes = &bytes[n.unsigned_abs()..],
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
+    }
+}
 
 /// The flags the loop polls, and the socket its sleep waits on.
 pub struct Signals {
@@ -60,11 +104,13 @@ impl Signals {
             let mut byte = [0u8; 1];
             if clock.read(&mut byte).is_ok_and(|n| n == 1) {
                 std::thread::sleep(STOP_GRACE);
+                let cut = cut_short();
                 log::warn!("shutdown: the output did not take the last write in time; exiting without it");
                 crate::output::end_group_now();
+                write_stderr(cut.report.as_bytes());
                 // SAFETY: _exit ends the process at once without running any
                 // code that could block on the stalled output.
-                unsafe { libc::_exit(CUT_SHORT_STATUS.load(Ordering::Relaxed)) };
+                unsafe { libc::_exit(cut.status) };
             }
         })?;
         Ok(Signals {
@@ -76,9 +122,13 @@ impl Signals {
     }
 
     /// Sets the exit status of a stop that abandons the write in hand
-    /// (default 0): 1 for `--once`, whose run is then not finished.
-    pub fn set_cut_short_status(&self, status: i32) {
-        CUT_SHORT_STATUS.store(status, Ordering::Relaxed);
+    /// (default 0), and the lines it writes to stderr before it exits: 1
+    /// for `--once`, whose run is then not finished, with the error and
+    /// hint that say so (`Error::report`).
+    pub fn set_cut_short(&self, status: i32, report: String) {
+        let mut cut = cut_short();
+        cut.status = status;
+        cut.report = report;
     }
 
     /// Whether TERM or INT arrived.

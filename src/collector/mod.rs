@@ -78,7 +78,8 @@ struct Outcome {
     /// before trying again.
     retry: Option<String>,
     /// A command has not read all it was sent yet: nothing was confirmed.
-    unconfirmed: bool,
+    /// When the wait for it began.
+    unconfirmed: Option<Instant>,
     /// The output stopped taking data for the whole `--once-timeout`.
     stalled: bool,
 }
@@ -101,6 +102,14 @@ struct Collector<'a> {
     stats_written: Option<Instant>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
+    /// The last checkpoint save failed, as this says (see `commit`).
+    save_failed: Option<String>,
+    /// With `--once`: since when a command has not read the last of what it
+    /// was sent.
+    unread_since: Option<Instant>,
+    /// With `--once`, while the output takes nothing: when the run gives up
+    /// on it, and why (see `once_done`). Every wait ends by then.
+    give_up: Option<(Instant, String)>,
 }
 
 /// Runs the collector until a stop signal (or, with `--once`, until caught up).
@@ -115,13 +124,14 @@ pub fn run(
     }
     let (store, loaded) = Store::open(&settings.state_dir)?;
     if settings.once {
-        signals.set_cut_short_status(ExitCode::Failure.code());
+        signals.set_cut_short(ExitCode::Failure.code(), interrupted().report());
     }
     // Before the output opens: a command started later gets the same limit.
     let max_open = descriptor_budget();
-    let Some(output) = open_output(&settings, signals)? else {
+    let Some(mut output) = open_output(&settings, signals)? else {
         return Ok(());
     };
+    output.give_up_after(settings.once.then_some(settings.once_timeout));
     let mut c = Collector::new(settings, store, output, signals, loaded, max_open)?;
     // Record the output's identity and length before the first write, so that
     // a crash in the very first cycle can be cut back too.
@@ -129,14 +139,14 @@ pub fn run(
     let mut first = true;
     let mut last_status = Instant::now();
     let mut result = Ok(());
-    // Since when a command has not read the last of what it was sent.
-    let mut unread_since: Option<Instant> = None;
+    // The run gave up on the output: its command gets no time to finish.
+    let mut gave_up = false;
     loop {
         let started = Instant::now();
         let outcome = match c.cycle() {
             Ok(outcome) => outcome,
             Err(e) => {
-                c.output.close();
+                warn_failed(c.output.close(false));
                 return Err(e);
             }
         };
@@ -153,14 +163,15 @@ pub fn run(
             break;
         }
         if c.settings.once {
-            if let Some(end) = c.once_done(&outcome, &mut unread_since) {
+            if let Some(end) = c.once_done(&outcome) {
+                gave_up = end.is_err();
                 result = end;
                 break;
             }
         }
         if signals.take_reload() {
             if let Err(e) = c.reload(reload) {
-                c.output.close();
+                warn_failed(c.output.close(false));
                 return Err(e);
             }
         }
@@ -173,24 +184,82 @@ pub fn run(
         } else if !outcome.backlog {
             c.rest(c.settings.interval.saturating_sub(started.elapsed()));
         }
+        // The moment to give up came during the rest: no cycle after it.
+        if let Some(end) = c.out_of_time() {
+            gave_up = true;
+            result = end;
+            break;
+        }
         c.notify.keep_alive();
         c.write_stats(false);
     }
     c.notify.send("STOPPING=1");
     // A save may be left undone: a stop in the middle of a cycle, or lines a
-    // command had not read yet. Confirm what can be confirmed.
-    if c.commits.dirty
-        && matches!(
-            c.output.sync(c.settings.fsync, SHUTDOWN_CONFIRM_WAIT),
-            Ok(true)
-        )
-    {
+    // command had not read yet. Confirm what can be confirmed (a run that
+    // gave up waits no more).
+    let wait = if gave_up {
+        Duration::ZERO
+    } else {
+        SHUTDOWN_CONFIRM_WAIT
+    };
+    if c.commits.dirty && matches!(c.output.sync(c.settings.fsync, wait), Ok(true)) {
         c.commit();
     }
     c.output.stopped_clean(c.settings.fsync);
     c.write_stats(true);
-    c.output.close();
-    result
+    // The last save failed: the checkpoint on disk is older than what was
+    // delivered, and the next start sends those lines again.
+    let saved = c
+        .save_failed
+        .take()
+        .map_or(Ok(()), |message| Err(not_saved(message)));
+    let once = c.settings.once;
+    let failed_before = c.output.command_failed().map(str::to_string);
+    let closed = c.output.close(gave_up);
+    // Without --once a command's status at shutdown is only logged: the
+    // collector was asked to stop, and did.
+    let command = match (once, closed) {
+        (true, Some(how)) if result.is_ok() && saved.is_ok() => Err(command_failed(how)),
+        (true, None) => match failed_before {
+            Some(how) => Err(command_failed(format!(
+                "{how} during the run (it was started again)"
+            ))),
+            None => Ok(()),
+        },
+        (_, closed) => {
+            warn_failed(closed);
+            Ok(())
+        }
+    };
+    result.and(saved).and(command)
+}
+
+/// Logs how an output command ended at shutdown, when that was a failure
+/// (see `Output::close`).
+fn warn_failed(closed: Option<String>) {
+    if let Some(how) = closed {
+        log::warn!("{how}");
+    }
+}
+
+/// The last checkpoint save failed, as `message` says.
+fn not_saved(message: String) -> Error {
+    Error::State {
+        message,
+        hint: "make the state dir writable and give it room: until a checkpoint is \
+               saved, each start sends again what was delivered since the last one"
+            .into(),
+    }
+}
+
+/// A `--once` run whose output command `how` (exited with status 1, ...).
+fn command_failed(how: String) -> Error {
+    Error::Unfinished {
+        message: format!("--once: {how}"),
+        hint: "the lines it read count as delivered and the checkpoint covers them: \
+               a command should exit with status 0 once it has handled its input"
+            .into(),
+    }
 }
 
 /// Opens the output; None when a stop came first in the daemon. With
@@ -329,6 +398,9 @@ impl<'a> Collector<'a> {
             },
             stats_written: None,
             warned: HashMap::new(),
+            save_failed: None,
+            unread_since: None,
+            give_up: None,
         };
         for entry in &loaded.files {
             let t = Tracked::from_entry(entry, c.settings.format);
@@ -357,7 +429,10 @@ impl<'a> Collector<'a> {
         } else {
             CONFIRM_WAIT
         };
+        let mut wait_from = Instant::now();
         let backlog = match self.deliver().and_then(|backlog| {
+            wait_from = Instant::now();
+            let wait = self.within_once_timeout(wait);
             self.output
                 .sync(self.settings.fsync, wait)
                 .map(|taken| (backlog, taken))
@@ -367,7 +442,7 @@ impl<'a> Collector<'a> {
             Ok((backlog, false)) => {
                 return Ok(Outcome {
                     backlog,
-                    unconfirmed: true,
+                    unconfirmed: Some(wait_from),
                     ..Outcome::default()
                 })
             }
@@ -427,35 +502,64 @@ impl<'a> Collector<'a> {
     /// With `--once`, after a cycle: whether the run is over, and how. It is
     /// done once nothing is left to read, retry or confirm; an output that
     /// keeps failing, stops taking data, or (a command) does not read the
-    /// last of its input gets `--once-timeout`, then the run gives up.
-    /// `unread_since` is when the command stopped reading.
-    fn once_done(
-        &self,
-        outcome: &Outcome,
-        unread_since: &mut Option<Instant>,
-    ) -> Option<Result<(), Error>> {
-        if !outcome.backlog && outcome.retry.is_none() && !outcome.unconfirmed {
+    /// last of its input gets `--once-timeout` from when that began (the
+    /// first failure, the start of the wait for the command), then the run
+    /// gives up. Until then, `give_up` says when that will be, and every
+    /// wait ends by then.
+    fn once_done(&mut self, outcome: &Outcome) -> Option<Result<(), Error>> {
+        self.give_up = None;
+        self.output.give_up_at(None);
+        if !outcome.backlog && outcome.retry.is_none() && outcome.unconfirmed.is_none() {
             return Some(Ok(()));
         }
-        *unread_since = (outcome.unconfirmed && !outcome.backlog)
-            .then(|| unread_since.unwrap_or_else(Instant::now));
+        self.unread_since = match outcome.unconfirmed {
+            Some(at) if !outcome.backlog => Some(self.unread_since.unwrap_or(at)),
+            _ => None,
+        };
         let timeout = self.settings.once_timeout;
         if outcome.stalled {
             // The write itself waited the whole --once-timeout already.
             let why = "it stopped taking what it was sent";
             return Some(Err(gave_up(self.output.describe(), timeout, why)));
         }
-        let stuck = match (&outcome.retry, self.commits.write_failing, *unread_since) {
-            (Some(why), Some((since, _)), _) => Some((since, why.as_str())),
-            (None, _, Some(since)) => Some((since, "it did not read all it was sent")),
-            _ => None,
+        let (since, why) = match (
+            &outcome.retry,
+            self.commits.write_failing,
+            self.unread_since,
+        ) {
+            (Some(why), Some((since, _)), _) => (since, why.clone()),
+            (None, _, Some(since)) => (since, "it did not read all it was sent".to_string()),
+            _ => return None,
         };
-        match stuck {
-            Some((since, why)) if since.elapsed() >= timeout => {
-                Some(Err(gave_up(self.output.describe(), timeout, why)))
-            }
-            _ => None,
+        self.give_up = Some((since + timeout, why));
+        self.output.give_up_at(Some(since + timeout));
+        self.out_of_time()
+    }
+
+    /// With `--once`: the run's end when the moment to give up on the
+    /// output (`give_up`) has come.
+    fn out_of_time(&self) -> Option<Result<(), Error>> {
+        let (at, why) = self.give_up.as_ref()?;
+        (Instant::now() >= *at).then(|| {
+            Err(gave_up(
+                self.output.describe(),
+                self.settings.once_timeout,
+                why,
+            ))
+        })
+    }
+
+    /// `wait` cut short to end by the moment a `--once` run gives up on its
+    /// output, and to last no longer than `--once-timeout` in any case.
+    fn within_once_timeout(&self, wait: Duration) -> Duration {
+        if !self.settings.once {
+            return wait;
         }
+        let left = self
+            .give_up
+            .as_ref()
+            .map_or(wait, |(at, _)| at.saturating_duration_since(Instant::now()));
+        wait.min(left).min(self.settings.once_timeout)
     }
 
     /// The output failed with an error worth retrying: undo the cycle, but
@@ -480,7 +584,16 @@ impl<'a> Collector<'a> {
         self.looking.watch.invalidate();
         // Forward again to what the output took before it failed, saved.
         self.keep_delivered();
-        let stop = || self.signals.should_stop();
+        // With --once, no command is started again once the run gives up:
+        // after a write that waited the whole --once-timeout, or past the
+        // moment to give up.
+        let giving_up = self.settings.once
+            && (e.kind() == io::ErrorKind::TimedOut
+                || self
+                    .give_up
+                    .as_ref()
+                    .is_some_and(|(at, _)| Instant::now() >= *at));
+        let stop = || self.signals.should_stop() || giving_up;
         let recovered = match self.output.recover(self.commits.committed_output, &stop) {
             Err(_) if self.signals.should_stop() => Ok(()),
             other => other,
@@ -502,6 +615,12 @@ impl<'a> Collector<'a> {
                     "cannot stat {}: {e}; checkpoint not saved",
                     self.output.describe()
                 );
+                self.save_failed = Some(format!(
+                    "cannot save checkpoint {}: cannot stat {}: {e}",
+                    show(self.commits.store.path()),
+                    self.output.describe()
+                ));
+                self.arm_stop_clock();
                 return;
             }
         };
@@ -509,6 +628,9 @@ impl<'a> Collector<'a> {
         let cp = Checkpoint { output, files };
         match self.commits.store.save(&cp, self.settings.fsync) {
             Ok(_) => {
+                if self.save_failed.take().is_some() {
+                    self.arm_stop_clock();
+                }
                 self.stats.last_checkpoint = Some(SystemTime::now());
                 self.commits.committed_at = Instant::now();
                 if self.commits.save_failing {
@@ -529,6 +651,11 @@ impl<'a> Collector<'a> {
                 self.commits.dirty = false;
             }
             Err(e) => {
+                self.save_failed = Some(format!(
+                    "cannot save checkpoint {}: {e}",
+                    show(self.commits.store.path())
+                ));
+                self.arm_stop_clock();
                 if !self.commits.save_failing {
                     log::error!(
                         "cannot save checkpoint {}: {e}; retrying every cycle",
@@ -538,6 +665,21 @@ impl<'a> Collector<'a> {
                 }
             }
         }
+    }
+
+    /// Tells the stop clock how to end a stop that abandons the write in
+    /// hand: a `--once` run is interrupted; a daemon whose last save failed
+    /// fails with that error, as it would at the end of a clean stop.
+    fn arm_stop_clock(&self) {
+        let (status, report) = match (&self.save_failed, self.settings.once) {
+            (_, true) => (ExitCode::Failure.code(), interrupted().report()),
+            (Some(message), false) => (
+                ExitCode::Failure.code(),
+                not_saved(message.clone()).report(),
+            ),
+            (None, false) => (ExitCode::Success.code(), String::new()),
+        };
+        self.signals.set_cut_short(status, report);
     }
 
     /// Drops retired files after the retention period.
@@ -675,9 +817,10 @@ impl<'a> Collector<'a> {
         Ok(())
     }
 
-    /// Sleeps for `d`, waking for the watchdog and for signals.
+    /// Sleeps for `d`, waking for the watchdog and for signals; with
+    /// `--once`, no longer than until the run gives up on its output.
     fn rest(&mut self, d: Duration) {
-        let until = Instant::now() + d;
+        let until = Instant::now() + self.within_once_timeout(d);
         loop {
             self.notify.keep_alive();
             let left = until.saturating_duration_since(Instant::now());

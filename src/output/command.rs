@@ -24,7 +24,7 @@ pub fn set_child_fd_limit(soft: u64) {
 }
 
 /// How long a command may take to finish after its stdin is closed on shutdown.
-const FINISH_GRACE: Duration = Duration::from_millis(500);
+pub const FINISH_GRACE: Duration = Duration::from_millis(500);
 /// How long what is left of its group has between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(100);
 
@@ -103,18 +103,53 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Waits for a child whose stdin was closed, at most `FINISH_GRACE`; then
-/// ends what is left of its process group (the child too, if it still runs).
-pub fn finish(child: &mut Child) -> Option<ExitStatus> {
-    let start = Instant::now();
-    let mut status = None;
-    while status.is_none() && start.elapsed() < FINISH_GRACE {
-        match child.try_wait() {
-            Ok(Some(s)) => status = Some(s),
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => break,
+/// How a command whose stdin was closed ended (see `finish`).
+#[derive(Clone, Copy, Debug)]
+pub struct Finished {
+    pub status: Option<ExitStatus>,
+    /// It exited on its own within the grace it was given, before its
+    /// group was signalled: `status` is its own doing.
+    pub in_time: bool,
+    grace: Duration,
+}
+
+impl Finished {
+    /// How it ended when that is a failure, for a message: its status when
+    /// it exited on its own with one other than 0, or the signal it was
+    /// ended with when it did not exit in time.
+    pub fn failure(&self) -> Option<String> {
+        let how = self
+            .status
+            .map_or_else(|| "ended".to_string(), describe_status);
+        match self.status {
+            Some(status) if self.in_time && status.success() => None,
+            _ if self.in_time => Some(how),
+            _ if self.grace.is_zero() => Some(format!("{how} (ended at once)")),
+            _ => Some(format!(
+                "{how} (it did not exit within {}ms of the end of its input)",
+                self.grace.as_millis()
+            )),
         }
     }
+}
+
+/// Waits for a child whose stdin was closed, at most `grace`; then ends
+/// what is left of its process group (the child too, if it still runs).
+pub fn finish(child: &mut Child, grace: Duration) -> Finished {
+    let start = Instant::now();
+    let mut status = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => status = Some(s),
+            Ok(None) if start.elapsed() < grace => {
+                std::thread::sleep(Duration::from_millis(10).min(grace));
+                continue;
+            }
+            Ok(None) | Err(_) => {}
+        }
+        break;
+    }
+    let in_time = status.is_some();
     let group = group_of(child);
     let _ = GROUP.compare_exchange(group, 0, Ordering::Relaxed, Ordering::Relaxed);
     // The number stays the group's while any member lives, even once the
@@ -133,7 +168,11 @@ pub fn finish(child: &mut Child) -> Option<ExitStatus> {
         }
         signal_group(group, libc::SIGKILL);
     }
-    status.or_else(|| child.wait().ok())
+    Finished {
+        status: status.or_else(|| child.wait().ok()),
+        in_time,
+        grace,
+    }
 }
 
 /// For the stop clock, just before the process exits: kills the running

@@ -19,7 +19,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::OutputMark;
 use crate::error::{show, Error, IoContext};
@@ -97,6 +97,16 @@ pub struct Output {
     /// Start writing copied bytes to disk at once (they are synced at the
     /// cycle's end): the disk then works while the next ones are copied.
     write_behind: bool,
+    /// With `--once`: how long a write may wait on a pipe or FIFO that takes
+    /// nothing before it gives up (see `give_up_after`).
+    stall_limit: Option<Duration>,
+    /// With `--once`, while the output takes nothing: when the run gives up
+    /// on it (see `give_up_at`).
+    deadline: Option<Instant>,
+    /// For `|COMMAND`: the first command of this output that exited on its
+    /// own with a status other than 0 and was started again, said as
+    /// "output command `...` exited with status N".
+    failed: Option<String>,
 }
 
 impl Output {
@@ -141,6 +151,9 @@ impl Output {
                     sync_failed: false,
                     tail: None,
                     write_behind: false,
+                    stall_limit: None,
+                    deadline: None,
+                    failed: None,
                 })
             }
         }
@@ -162,6 +175,9 @@ impl Output {
             sync_failed: false,
             tail: None,
             write_behind: false,
+            stall_limit: None,
+            deadline: None,
+            failed: None,
         }
     }
 
@@ -180,9 +196,12 @@ impl Output {
 
     /// Writes the whole batch; a FIFO or a command's pipe in pieces of whole
     /// lines (see `pipe_piece`). A pipe or FIFO is written without blocking:
-    /// while it is full, `while_blocked` runs every 100 ms so the caller's
-    /// housekeeping goes on (a stop is handled by the stop clock); when it
-    /// answers false the write gives up with a `TimedOut` error to retry.
+    /// while it is full, `while_blocked` runs at once and then every 100 ms
+    /// so the caller's housekeeping goes on (a stop is handled by the stop
+    /// clock); when it answers false, or when the write has waited for the
+    /// `give_up_after` limit (counted from when it first found the pipe
+    /// full, and checked inside the waits), the write gives up with a
+    /// `TimedOut` error to retry.
     pub fn write_all(
         &mut self,
         batch: &[u8],
@@ -194,6 +213,8 @@ impl Output {
         }
         let whole_lines = matches!(self.kind, Kind::Fifo | Kind::Command);
         let mut rest = batch;
+        // Set when the write first finds the pipe full: when it gives up.
+        let mut blocked: Option<Option<Instant>> = None;
         while !rest.is_empty() {
             let piece = if whole_lines { pipe_piece(rest) } else { rest };
             match self.file.write(piece) {
@@ -204,13 +225,21 @@ impl Output {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_writable(&self.file, 100);
-                    if !while_blocked() {
+                    let limit = self.stall_limit;
+                    let give_up_at =
+                        *blocked.get_or_insert_with(|| limit.map(|l| Instant::now() + l));
+                    let go_on = while_blocked();
+                    let left = give_up_at.map(|at| at.saturating_duration_since(Instant::now()));
+                    if !go_on || left.is_some_and(|l| l.is_zero()) {
                         return Err(WriteError::Retry(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "it stopped taking what it was sent",
                         )));
                     }
+                    // Never past the moment to give up: rounded up, so
+                    // that the last wait does not spin.
+                    let ms = left.map_or(100, |l| l.as_micros().div_ceil(1000).min(100));
+                    wait_writable(&self.file, ms as i32);
                 }
                 Err(e) => return Err(self.classify(e)),
             }
@@ -419,6 +448,26 @@ impl Output {
         }
     }
 
+    /// With `--once` (`Some(--once-timeout)`): a write that the pipe or FIFO
+    /// takes nothing of for this long gives up (see `write_all`).
+    pub fn give_up_after(&mut self, limit: Option<Duration>) {
+        self.stall_limit = limit;
+    }
+
+    /// With `--once`, while the output takes nothing: the moment the run
+    /// gives up on it. A command started again gives the old one no longer
+    /// than that to finish.
+    pub fn give_up_at(&mut self, at: Option<Instant>) {
+        self.deadline = at;
+    }
+
+    /// For `|COMMAND`: the first command of this output that exited on its
+    /// own with a status other than 0 before it was started again, as
+    /// "output command `...` exited with status N".
+    pub fn command_failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
     /// A checkpoint recorded `mark`: nothing written before it is unconfirmed.
     pub fn committed(&mut self, mark: Option<OutputMark>) {
         if let (Some(tail), Some(mark)) = (&mut self.tail, mark) {
@@ -458,7 +507,9 @@ impl Output {
                 match open_fifo_once(&path)? {
                     Some(file) => {
                         log::info!("FIFO {} has a reader", show(&path));
+                        let (limit, deadline) = (self.stall_limit, self.deadline);
                         *self = Output::plain(Kind::Fifo, Some(path), file, false);
+                        (self.stall_limit, self.deadline) = (limit, deadline);
                     }
                     None if !self.waiting => {
                         log::info!("waiting for a reader on FIFO {}", show(&path));
@@ -489,28 +540,42 @@ impl Output {
         drop(std::mem::replace(&mut self.file, file));
         (self.opened, self.written) = (next_opened(), 0);
         let mut old = std::mem::replace(child, fresh);
-        if let Some(status) = command::finish(&mut old) {
+        let grace = self.deadline.map_or(command::FINISH_GRACE, |at| {
+            command::FINISH_GRACE.min(at.saturating_duration_since(Instant::now()))
+        });
+        let finished = command::finish(&mut old, grace);
+        if let Some(status) = finished.status {
             log::warn!(
                 "output command `{line}` {}; started it again",
                 command::describe_status(status)
             );
         }
+        // Only its own status counts, not the signal that ended it here.
+        if finished.in_time && self.failed.is_none() {
+            self.failed = finished
+                .failure()
+                .map(|how| format!("output command `{line}` {how}"));
+        }
         Ok(())
     }
 
-    /// Shutdown: a command gets EOF on its stdin and a moment to finish.
-    pub fn close(self) {
-        if let Some((line, mut child)) = self.command {
-            drop(self.file);
-            match command::finish(&mut child) {
-                Some(status) if status.success() => {}
-                Some(status) => log::warn!(
-                    "output command `{line}` {}",
-                    command::describe_status(status)
-                ),
-                None => {}
-            }
-        }
+    /// Shutdown: a command gets EOF on its stdin and a moment to finish
+    /// (none when `hurry`: the run gave up on it). Says how it ended when
+    /// that is a failure, as "output command `...` exited with status N"
+    /// (or was killed by a signal, also when it did not exit in time);
+    /// the caller logs or reports it.
+    pub fn close(self, hurry: bool) -> Option<String> {
+        let Output { command, file, .. } = self;
+        let (line, mut child) = command?;
+        drop(file);
+        let grace = if hurry {
+            Duration::ZERO
+        } else {
+            command::FINISH_GRACE
+        };
+        command::finish(&mut child, grace)
+            .failure()
+            .map(|how| format!("output command `{line}` {how}"))
     }
 
     /// Opens the output path again (SIGHUP, after the output file was
@@ -530,8 +595,10 @@ impl Output {
             }
             let fresh = open_path(&path, stop)?;
             let tail = self.tail.take();
+            let (limit, deadline) = (self.stall_limit, self.deadline);
             *self = fresh;
             self.tail = tail.filter(|_| self.kind == Kind::File);
+            (self.stall_limit, self.deadline) = (limit, deadline);
         }
         Ok(true)
     }

@@ -8,6 +8,7 @@ mod bulk;
 mod checkpoint;
 mod cli;
 mod delivery;
+mod exit_codes;
 mod faults;
 mod fields;
 mod globs;
