@@ -102,8 +102,6 @@ struct Collector<'a> {
     stats_written: Option<Instant>,
     /// Paths and directories warned about, so each problem is logged once.
     warned: HashMap<PathBuf, String>,
-    /// The last checkpoint save failed, as this says (see `commit`).
-    save_failed: Option<String>,
     /// With `--once`: since when a command has not read the last of what it
     /// was sent.
     unread_since: Option<Instant>,
@@ -210,6 +208,7 @@ pub fn run(
     // The last save failed: the checkpoint on disk is older than what was
     // delivered, and the next start sends those lines again.
     let saved = c
+        .commits
         .save_failed
         .take()
         .map_or(Ok(()), |message| Err(not_saved(message)));
@@ -365,7 +364,7 @@ impl<'a> Collector<'a> {
             dirty: false,
             committed_output,
             write_failing: None,
-            save_failing: false,
+            save_failed: None,
             retry_delay: Duration::from_millis(100),
             committed_at: Instant::now(),
             marks,
@@ -398,7 +397,6 @@ impl<'a> Collector<'a> {
             },
             stats_written: None,
             warned: HashMap::new(),
-            save_failed: None,
             unread_since: None,
             give_up: None,
         };
@@ -615,12 +613,12 @@ impl<'a> Collector<'a> {
                     "cannot stat {}: {e}; checkpoint not saved",
                     self.output.describe()
                 );
-                self.save_failed = Some(format!(
+                let message = format!(
                     "cannot save checkpoint {}: cannot stat {}: {e}",
                     show(self.commits.store.path()),
                     self.output.describe()
-                ));
-                self.arm_stop_clock();
+                );
+                self.save_failed(message);
                 return;
             }
         };
@@ -628,14 +626,11 @@ impl<'a> Collector<'a> {
         let cp = Checkpoint { output, files };
         match self.commits.store.save(&cp, self.settings.fsync) {
             Ok(_) => {
-                if self.save_failed.take().is_some() {
-                    self.arm_stop_clock();
-                }
                 self.stats.last_checkpoint = Some(SystemTime::now());
                 self.commits.committed_at = Instant::now();
-                if self.commits.save_failing {
+                if self.commits.save_failed.take().is_some() {
                     log::info!("checkpoint {} saved again", show(self.commits.store.path()));
-                    self.commits.save_failing = false;
+                    self.arm_stop_clock();
                 }
                 self.commits.dirty = false;
                 self.output.committed(output);
@@ -651,27 +646,33 @@ impl<'a> Collector<'a> {
                 self.commits.dirty = false;
             }
             Err(e) => {
-                self.save_failed = Some(format!(
+                let message = format!(
                     "cannot save checkpoint {}: {e}",
                     show(self.commits.store.path())
-                ));
-                self.arm_stop_clock();
-                if !self.commits.save_failing {
-                    log::error!(
-                        "cannot save checkpoint {}: {e}; retrying every cycle",
-                        show(self.commits.store.path())
-                    );
-                    self.commits.save_failing = true;
+                );
+                if self.save_failed(message.clone()) {
+                    log::error!("{message}; retrying every cycle");
                 }
             }
         }
+    }
+
+    /// The last save failed as `message` says; the stop clock is told when
+    /// that changes. Returns whether saves were working until now.
+    fn save_failed(&mut self, message: String) -> bool {
+        let first = self.commits.save_failed.is_none();
+        if self.commits.save_failed.as_ref() != Some(&message) {
+            self.commits.save_failed = Some(message);
+            self.arm_stop_clock();
+        }
+        first
     }
 
     /// Tells the stop clock how to end a stop that abandons the write in
     /// hand: a `--once` run is interrupted; a daemon whose last save failed
     /// fails with that error, as it would at the end of a clean stop.
     fn arm_stop_clock(&self) {
-        let (status, report) = match (&self.save_failed, self.settings.once) {
+        let (status, report) = match (&self.commits.save_failed, self.settings.once) {
             (_, true) => (ExitCode::Failure.code(), interrupted().report()),
             (Some(message), false) => (
                 ExitCode::Failure.code(),

@@ -129,7 +129,9 @@ pub(super) struct Commits {
     /// Since when writes to the output fail, and where it stood after the
     /// last recovery: it works again only once lines got past that.
     pub write_failing: Option<(Instant, Position)>,
-    pub save_failing: bool,
+    /// The last checkpoint save failed, as this says: until one works,
+    /// the run ends in failure.
+    pub save_failed: Option<String>,
     pub retry_delay: Duration,
     /// When a checkpoint was last saved (or found nothing to save).
     pub committed_at: Instant,

@@ -7,59 +7,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::util::*;
-
-/// The error line of a run that failed: the last one starting with the
-/// program's name and not a hint.
-fn error_line(stderr: &str) -> String {
-    stderr
-        .lines()
-        .rfind(|l| l.starts_with("log-collector: ") && !l.starts_with("log-collector: hint:"))
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-/// Mounts a tmpfs of `size` (mode 0700) at `dir`; `None` where this process
-/// may not mount, after `skip` has said so: the caller then returns.
-fn small_tmpfs(dir: &Path, size: &str) -> Option<Mount> {
-    fs::create_dir_all(dir).expect("mount point");
-    let mounted = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={size},mode=0700"),
-            "tmpfs",
-        ])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if mounted {
-        return Some(Mount(dir.to_path_buf()));
-    }
-    skip(&format!(
-        "cannot mount a tmpfs at {} (needs root)",
-        dir.display()
-    ));
-    None
-}
 
 /// Fills the filesystem of `dir` up to its last byte with `dir/filler`.
 fn fill(dir: &Path) -> PathBuf {
@@ -85,7 +34,7 @@ fn once_whose_checkpoint_cannot_be_saved_exits_1_naming_the_checkpoint() {
     let s = Scenario::new();
     let all = numbered("line", 1, 50);
     s.write("a.log", &all);
-    let Some(_mount) = small_tmpfs(&s.state, "64k") else {
+    let Some(_mount) = small_tmpfs(&s.state, "size=64k,mode=0700") else {
         return; // skipped, as small_tmpfs said
     };
     let filler = fill(&s.state);
@@ -112,13 +61,7 @@ fn daemon_stopped_while_its_checkpoint_cannot_be_saved_exits_1() {
     s.write("a.log", b"one\n");
     let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "a.log"]);
     wait_file_eq(&s.path("out.txt"), b"one\n");
-    // A directory where the temp file goes makes every save fail. A save in
-    // flight may hold the name as a file for a moment: try again then.
-    let tmp = s.state.join("checkpoints.tmp");
-    let made = wait_until("checkpoints.tmp as a directory", || {
-        fs::create_dir(&tmp).ok()
-    });
-    assert!(made.is_some(), "could not create {}", tmp.display());
+    block_checkpoint_saves(&s);
     s.append("a.log", b"two\n");
     d.wait_stderr("cannot save checkpoint");
     wait_file_eq(&s.path("out.txt"), b"one\ntwo\n");
@@ -132,7 +75,7 @@ fn daemon_stopped_while_its_checkpoint_cannot_be_saved_exits_1() {
         r.stderr
     );
     // Once saves work again, a stop is a success again.
-    fs::remove_dir(&tmp).unwrap();
+    fs::remove_dir(s.state.join("checkpoints.tmp")).unwrap();
     let d = s.spawn(&["-i", "20ms", "-o", "out.txt", "a.log"]);
     d.wait_stderr("found 1 file");
     d.wait_cycles(1);
@@ -206,13 +149,6 @@ fn once_with_stdout_closed_exits_1_and_keeps_the_lines_due() {
         .stderr(std::process::Stdio::null());
     let status = cmd.status().expect("run");
     assert_eq!(status.code(), Some(0));
-}
-
-/// A backlog far larger than a pipe holds.
-fn a_few_mib() -> Vec<u8> {
-    (0..40_000)
-        .flat_map(|i| format!("{i:06} {}\n", "x".repeat(90)).into_bytes())
-        .collect()
 }
 
 #[test]

@@ -6,17 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{skip, wait_until, Scenario};
-
-/// The error line of a run that failed: the last one starting with the
-/// program's name and not a hint.
-fn error_line(stderr: &str) -> String {
-    stderr
-        .lines()
-        .rfind(|l| l.starts_with("log-collector: ") && !l.starts_with("log-collector: hint:"))
-        .unwrap_or_default()
-        .to_string()
-}
+use crate::util::{a_few_mib, error_line, skip, wait_until, Scenario};
 
 /// Checks that a `--once` run against a failing output gave up with status 1
 /// and an error naming `what`, and that the next run still gets the line.
@@ -248,13 +238,6 @@ fn a_restarted_command_leaves_no_child_behind() {
     for pgid in both {
         assert_group_ends(pgid, &format!("after shutdown\n{}", r.stderr));
     }
-}
-
-/// Lines enough to fill a pipe several times over.
-fn a_few_mib() -> Vec<u8> {
-    (0..40_000)
-        .flat_map(|i| format!("{i:06} {}\n", "x".repeat(90)).into_bytes())
-        .collect()
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! delivered, so each attempt makes progress and nothing is repeated.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::util::*;
 
@@ -52,41 +50,6 @@ fn command_that_reads_one_line_and_exits_gets_each_json_line_and_piece_once() {
     d.stop_ok();
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-/// Mounts a tmpfs of `size` at `dir`; `None` where this process may not
-/// mount, after `skip` has said so (which fails the test under
-/// `LOG_COLLECTOR_STRICT=1`): the caller then returns.
-fn small_tmpfs(dir: &Path, size: &str) -> Option<Mount> {
-    fs::create_dir_all(dir).expect("mount point");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if mounted {
-        return Some(Mount(dir.to_path_buf()));
-    }
-    skip(&format!(
-        "cannot mount a tmpfs at {} (needs root)",
-        dir.display()
-    ));
-    None
-}
-
 /// Lines of exactly `LINE` bytes, numbered from 1 to `n`.
 fn fixed_lines(n: usize) -> Vec<u8> {
     (1..=n)
@@ -112,7 +75,7 @@ fn full_disk(lines: usize, log_on_disk: bool) {
         0
     };
     let size = (all.len() + log_bytes + (256 << 10)).next_multiple_of(4096);
-    let Some(_mount) = small_tmpfs(&disk, &format!("{}k", size >> 10)) else {
+    let Some(_mount) = small_tmpfs(&disk, &format!("size={}k", size >> 10)) else {
         return; // skipped, as small_tmpfs said
     };
     let log = if log_on_disk {

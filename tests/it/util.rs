@@ -593,3 +593,66 @@ pub fn skip(reason: &str) {
     }
     eprintln!("SKIPPED: {test}: {reason}");
 }
+
+/// The error line of a run that failed: the last one starting with the
+/// program's name and not a hint.
+pub fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .rfind(|l| l.starts_with("log-collector: ") && !l.starts_with("log-collector: hint:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Lines enough to fill a pipe several times over.
+pub fn a_few_mib() -> Vec<u8> {
+    (0..40_000)
+        .flat_map(|i| format!("{i:06} {}\n", "x".repeat(90)).into_bytes())
+        .collect()
+}
+
+/// Makes every checkpoint save of a running collector fail: a directory
+/// where the temp file goes. A save in flight may hold the name as a file
+/// for a moment: it is tried again then.
+pub fn block_checkpoint_saves(s: &Scenario) {
+    let tmp = s.state.join("checkpoints.tmp");
+    let made = wait_until("checkpoints.tmp as a directory", || {
+        fs::create_dir(&tmp).ok()
+    });
+    assert!(made.is_some(), "could not create {}", tmp.display());
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+pub struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Mounts a tmpfs with `options` (`size=64k`, ...) at `dir`; `None` where
+/// this process may not mount, after `skip` has said so (which fails the
+/// test under `LOG_COLLECTOR_STRICT=1`): the caller then returns.
+pub fn small_tmpfs(dir: &Path, options: &str) -> Option<Mount> {
+    fs::create_dir_all(dir).expect("mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        return Some(Mount(dir.to_path_buf()));
+    }
+    skip(&format!(
+        "cannot mount a tmpfs at {} (needs root)",
+        dir.display()
+    ));
+    None
+}
